@@ -1,0 +1,22 @@
+"""``inpaint``: train, run and evaluate PConv and Sim-K inpainting models."""
+from __future__ import annotations
+
+import click
+
+from qdimd import __version__
+
+from .lazy import LazyGroup
+
+COMMANDS = {
+    "train": "train:train",
+    "fill": "fill:fill",
+    "index": "inpaint_index:index",
+    "query": "query:query",
+    "eval": "evaluate:evaluate",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inpaint")
+def main() -> None:
+    """Partial-convolution and Sim-K inpainting models that consume QD-IMD masks."""

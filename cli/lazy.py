@@ -1,0 +1,27 @@
+"""A click group that imports a subcommand's module only when it runs.
+
+``qdimd --help`` stays fast and ``qdimd generate`` never imports torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+
+class LazyGroup(click.Group):
+    """Group whose commands are ``name -> "module:attribute"`` inside this package."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.lazy_commands:
+            return super().get_command(ctx, name)
+        module_name, attr = self.lazy_commands[name].split(":")
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        return getattr(module, attr)

@@ -1,0 +1,57 @@
+"""Options shared by several commands, defined once (rasterio's ``rio/options.py`` pattern)."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from qdimd.errors import InputError
+
+
+class SizeType(click.ParamType):
+    """``S`` (square) or ``HxW``; returns ``(H, W)``."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        text = str(value).lower().strip()
+        try:
+            parts = [int(p) for p in text.split("x")] if "x" in text else [int(text)] * 2
+        except ValueError:
+            self.fail(f"expected S or HxW (e.g. 256 or 256x512), got {value!r}", param, ctx)
+        if len(parts) != 2 or min(parts) < 16 or max(parts) > 8192:
+            self.fail(f"expected S or HxW with sides in 16..8192, got {value!r}", param, ctx)
+        return tuple(parts)
+
+
+SIZE = SizeType()
+
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed; mask i of seed s is always the same.")
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores", help="Parallel worker processes."
+)
+strict_option = click.option("--strict", is_flag=True, help="Stop at the first bad input record instead of skipping and reporting it.")
+hole_value_option = click.option(
+    "--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True, callback=lambda c, p, v: int(v),
+    help="Pixel value of holes in mask files: 255 = white holes (NVIDIA, LaMa), 0 = black holes (original QD-IMD).",
+)
+vgg_weights_option = click.option(
+    "--vgg-weights", type=click.Path(dir_okay=False), default=None,
+    help="torchvision VGG-16 state dict (vgg16-397923af.pth); default: torch.hub's cache, else download.",
+)
+
+
+def user_errors(func):
+    """Turn library input errors into ``click.ClickException`` (clean message, exit code 1)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (InputError, ValueError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper

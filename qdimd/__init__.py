@@ -1,0 +1,30 @@
+"""qdimd: Quick Draw Irregular Mask Dataset.
+
+Irregular binary inpainting masks from real Quick, Draw! human strokes, after
+Algorithm 1 of Iskakov 2018, "Semi-parametric Image Inpainting", with the mask
+augmentation and hole-ratio buckets of Liu et al. 2018, "Image Inpainting for
+Irregular Holes Using Partial Convolutions". Never imports torch (see
+``qdimd.torch`` for the PyTorch datasets).
+"""
+from .buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, group_of, hole_ratio
+from .errors import InputError, Problem, ProblemLog
+from .splits import split_of
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_EDGES",
+    "InputError",
+    "Problem",
+    "ProblemLog",
+    "__version__",
+    "border_distance",
+    "bucket_of",
+    "default_margin",
+    "group_of",
+    "hole_ratio",
+    "split_of",
+    # strokes and store (helper: strokes)
+    # generator (helper: generator)
+    # augmentation, buckets, targeted (helper: buckets)
+]

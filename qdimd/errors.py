@@ -1,0 +1,57 @@
+"""User-facing errors and the bad-input report shared by every reader.
+
+Readers never end in a traceback on bad data: they either skip the record and
+note it in a :class:`ProblemLog` (the default) or, in strict mode, raise
+:class:`InputError` naming the file and line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class InputError(ValueError):
+    """Bad input from the user: a file, a record, an option. The message says where."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One skipped record or file."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ProblemLog:
+    """Collects skipped records; in strict mode the first one raises.
+
+    Args:
+        strict: raise :class:`InputError` at the first problem instead of skipping.
+    """
+
+    strict: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, path: str, line: int | None, reason: str) -> None:
+        problem = Problem(str(path), line, reason)
+        if self.strict:
+            raise InputError(f"{problem} (strict mode stops at the first bad record)")
+        self.problems.append(problem)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def summary(self, limit: int = 10) -> str:
+        """A human summary: the count and the first ``limit`` places."""
+        if not self.problems:
+            return "no bad records"
+        lines = [f"skipped {len(self.problems)} bad record(s):"]
+        lines += [f"  {p}" for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"  ... and {len(self.problems) - limit} more")
+        return "\n".join(lines)

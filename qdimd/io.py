@@ -1,0 +1,77 @@
+"""Mask files: reading any mask image as a hole array, atomic writes.
+
+Hole polarity on disk: ``hole_value=255`` means white = missing (the NVIDIA test
+set, LaMa), ``0`` means black = missing (the original QD-IMD files).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal, Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import InputError
+
+HoleValue = Literal[255, 0]
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+PathLike = Union[str, os.PathLike]
+
+
+def load_gray(path: PathLike) -> np.ndarray:
+    """Read an image file as ``(H, W)`` uint8 grey (1, 3 or 4 channels accepted).
+
+    Raises:
+        InputError: the file is missing or not a readable image.
+    """
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from None
+
+
+def hole_from_gray(gray: np.ndarray, hole_value: int, threshold: int = 128) -> np.ndarray:
+    """Binarise a grey mask at ``threshold`` into ``(H, W)`` bool, True = hole.
+
+    Args:
+        gray: ``(H, W)`` uint8.
+        hole_value: 255 if white marks holes, 0 if black does.
+        threshold: grey levels ``>= threshold`` count as white (anti-aliased or JPEG masks).
+    """
+    if hole_value not in (0, 255):
+        raise ValueError(f"Expected hole_value 255 or 0, got {hole_value!r}")
+    white = gray >= threshold
+    return white if hole_value == 255 else ~white
+
+
+def hole_to_gray(hole: np.ndarray, hole_value: int = 255) -> np.ndarray:
+    """``(H, W)`` bool hole mask to uint8 with holes at ``hole_value`` and the rest at the other."""
+    if hole_value not in (0, 255):
+        raise ValueError(f"Expected hole_value 255 or 0, got {hole_value!r}")
+    out = np.asarray(hole, dtype=np.uint8) * np.uint8(255)
+    return out if hole_value == 255 else 255 - out
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name in the same folder, then rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves
+    nothing under the final name.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
