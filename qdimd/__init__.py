@@ -9,6 +9,12 @@ Irregular Holes Using Partial Convolutions". Never imports torch (see
 from .buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, group_of, hole_ratio
 from .errors import InputError, Problem, ProblemLog
 from .splits import split_of
+from .builder import build_store
+from .store import STORE_SUFFIX, StrokeStore, load_default_store, open_strokes
+from .strokes import Drawing, read_ndjson
+from .categories import CATEGORIES
+from .formats import read_binary, read_sketchrnn
+from .generator import MaskConfig, MaskGenerator, MaskParams, hole_to_valid, render_mask, sample_mask_params
 
 __version__ = "0.1.0"
 
@@ -25,6 +31,23 @@ __all__ = [
     "hole_ratio",
     "split_of",
     # strokes and store (helper: strokes)
+    "Drawing",
+    "STORE_SUFFIX",
+    "StrokeStore",
+    "build_store",
+    "load_default_store",
+    "open_strokes",
+    "read_ndjson",
+    # download and formats (helper: download)
+    "CATEGORIES",
+    "read_binary",
+    "read_sketchrnn",
     # generator (helper: generator)
+    "MaskConfig",
+    "MaskGenerator",
+    "MaskParams",
+    "hole_to_valid",
+    "render_mask",
+    "sample_mask_params",
     # augmentation, buckets, targeted (helper: buckets)
 ]

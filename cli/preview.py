@@ -1,0 +1,42 @@
+"""``qdimd preview``: a contact sheet of masks with their hole ratios."""
+from __future__ import annotations
+
+import click
+
+from .options import SIZE, seed_option, user_errors
+
+
+@click.command()
+@click.argument("source", required=False, type=click.Path(exists=True), metavar="[DIR|MANIFEST]")
+@click.option("--n", "n", type=click.IntRange(min=1, max=4096), default=64, show_default=True,
+              help="Masks on the sheet (the first N of SOURCE, or N generated on the fly without SOURCE).")
+@click.option("--size", type=SIZE, default="256", show_default=True, help="Size of generated masks (without SOURCE).")
+@seed_option
+@click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Masks per row.")
+@click.option("--cell", type=click.IntRange(min=8, max=1024), default=128, show_default=True, help="Cell side in px.")
+@click.option("--hole-value", type=click.Choice(["auto", "255", "0"]), default="auto", show_default=True,
+              help="Polarity of SOURCE's files; auto = its config.json, else 255 (white holes).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@user_errors
+def preview(source, n, size, seed, columns, cell, hole_value, out):
+    """Write a contact sheet of masks (holes white) labelled with their hole ratio.
+
+    SOURCE is a folder written by `qdimd generate` (or its manifest.csv, or any
+    folder of mask images); without SOURCE, N masks are generated on the fly.
+    """
+    import io
+
+    from qdimd.io import atomic_write_bytes
+    from qdimd.preview import load_folder_masks, render_contact_sheet
+
+    if source is not None:
+        holes, labels = load_folder_masks(source, n, hole_value=None if hole_value == "auto" else int(hole_value))
+    else:
+        from qdimd.generator import MaskConfig, MaskGenerator
+
+        holes = list(MaskGenerator(MaskConfig(size=size), seed=seed).batch(0, n))
+        labels = [f"#{i} {100 * h.mean():.1f}%" for i, h in enumerate(holes)]
+    buffer = io.BytesIO()
+    render_contact_sheet(holes, labels, columns=columns, cell=cell).save(buffer, format="PNG", optimize=True)
+    atomic_write_bytes(out, buffer.getvalue())
+    click.echo(f"contact sheet of {len(holes)} masks: {out}")

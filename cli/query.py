@@ -1,0 +1,42 @@
+"""``inpaint query``: the database images most similar to one image."""
+from __future__ import annotations
+
+import click
+
+from .options import user_errors, vgg_weights_option
+
+
+@click.command()
+@click.argument("db", type=click.Path(exists=True, file_okay=False))
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of images to print.")
+@vgg_weights_option
+@click.option("--allow-random-vgg", is_flag=True, help="Query a database built with --allow-random-vgg (smoke tests).")
+@click.option("--dup-threshold", type=click.FloatRange(-1, 1), default=None,
+              help="Also skip results more similar than this (near-duplicates of IMAGE).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:N, mps.")
+@user_errors
+def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
+    """Print the K database images nearest to IMAGE: PATH<TAB>SIMILARITY, best first.
+
+    IMAGE itself is never printed, even when it is in the database.
+    """
+    import warnings
+
+    from inpaint.database import ImageDB, load_database_vgg
+    from inpaint.descriptors import create_descriptor_features
+    from inpaint.images import load_image
+
+    database = ImageDB.load(db)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        vgg = load_database_vgg(database, vgg_weights, allow_random=allow_random_vgg).to(device)
+    size = database.descriptor.size
+    features = create_descriptor_features(vgg, database.descriptor).to(device)
+    vector = database.describe(features, [load_image(image, (size, size))], device=device)
+    own = database.index_of(image)
+    sims, ids = database.search(vector, k, exclude=[() if own is None else (own,)], dup_threshold=dup_threshold,
+                                device=device)
+    for sim, i in zip(sims[0], ids[0]):
+        if i >= 0:
+            click.echo(f"{database.files[i]}\t{sim:.4f}")

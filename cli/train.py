@@ -1,0 +1,78 @@
+"""``inpaint train``: train a PConv or Sim-K UNet on a folder of photos with QD-IMD masks."""
+from __future__ import annotations
+
+import click
+
+from .options import SIZE, hole_value_option, seed_option, user_errors, vgg_weights_option
+
+
+@click.command()
+@click.option("--model", "model", default="pconv", show_default=True,
+              help="pconv (depth from --size), pconv256, pconv512, sim0, sim1, sim2, simk (with --k).")
+@click.option("--images", type=click.Path(file_okay=False), default=None, help="Folder of training photos (recursive).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint.pt, log.csv, samples/.")
+@click.option("--size", type=SIZE, default="256", show_default=True, help="Training crop size S or HxW.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=100000, show_default=True, help="Stop after this many steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="6 PConv, 12 Sim-K", help="Per-process batch size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, show_default="2e-4 PConv, 5e-5 --finetune, 1e-4 Sim-K", help="Adam learning rate.")
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Channel multiplier (1 = the paper).")
+@click.option("--k", "k", type=click.IntRange(min=0), default=1, show_default=True, help="Auxiliary images of --model simk.")
+@click.option("--db", type=click.Path(file_okay=False), default=None, help="Image database with precomputed neighbours (Sim-K).")
+@click.option("--finetune", is_flag=True, help="Fine-tune --from CKPT with the encoder's BatchNorm frozen (lr 5e-5).")
+@click.option("--from", "init_from", type=click.Path(dir_okay=False), default=None, help="Checkpoint whose weights start the run.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its checkpoint left off.")
+@click.option("--masks", type=click.Path(file_okay=False), default=None, help="Folder of mask files instead of generated masks.")
+@hole_value_option
+@click.option("--no-augment", is_flag=True, help="Generated masks without augmentation (dilation, rotation, crop, flips).")
+@seed_option
+@vgg_weights_option
+@click.option("--allow-random-vgg", is_flag=True, help="Without VGG weights use a random VGG-16 (smoke tests only; warns).")
+@click.option("--vgg-width", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True, help="Steps between checkpoints.")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True, help="Steps between log.csv rows.")
+@click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between sample grids.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Data loader worker processes.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps.")
+@click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
+@user_errors
+def train(**opts) -> None:
+    """Train an inpainting model; Ctrl-C saves a checkpoint, --resume continues it.
+
+    Multi-GPU / multi-node: torchrun --nproc-per-node G -m qdimd_cli.inpaint_main train ...
+    """
+    from tqdm import tqdm
+
+    from qdimd.errors import ProblemLog
+    from inpaint.distributed import env_dist_info
+    from inpaint.train import TrainConfig, resolve_config, train as run_training
+
+    config = TrainConfig(
+        model=opts["model"], out=opts["out"], images=opts["images"], db=opts["db"], k=opts["k"], size=opts["size"],
+        width=opts["width"], max_steps=opts["max_steps"], batch_size=opts["batch_size"], lr=opts["lr"],
+        finetune=opts["finetune"], init_from=opts["init_from"], resume=opts["resume"], masks=opts["masks"],
+        hole_value=opts["hole_value"], augment_masks=not opts["no_augment"], seed=opts["seed"],
+        vgg_weights=opts["vgg_weights"], allow_random_vgg=opts["allow_random_vgg"], vgg_width=opts["vgg_width"],
+        checkpoint_every=opts["checkpoint_every"], log_every=opts["log_every"], sample_every=opts["sample_every"],
+        workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
+    )
+    config = resolve_config(config)
+    main = env_dist_info().is_main
+    problems = ProblemLog()
+    bar = tqdm(total=config.max_steps, desc="train", unit="step", disable=not main, dynamic_ncols=True)
+
+    def on_step(step: int, losses: dict[str, float]) -> None:
+        if bar.n == 0 and step > 1:
+            bar.update(step - 1)
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+
+    try:
+        result = run_training(config, on_step=on_step, problems=problems)
+    except KeyboardInterrupt:
+        bar.close()
+        raise click.ClickException(f"interrupted; checkpoint saved in {config.out} (continue with --resume)") from None
+    bar.close()
+    if main:
+        if problems:
+            click.echo(problems.summary(), err=True)
+        click.echo(f"step {result.step}: checkpoint {config.out}/checkpoint.pt")

@@ -1,0 +1,211 @@
+"""The masks of an evaluation and their pairing with images (Liu et al. 2018, section 5).
+
+A split is either a ``qdimd bucket`` output (``SPLIT/manifest.csv`` with the
+columns ``file``, ``bucket``, ``group`` and optionally ``hole_value``; files in
+``SPLIT/<bucket>/<group>/``) or any folder of mask files without a manifest,
+whose bucket and border group are then measured from the pixels with
+:mod:`qdimd.buckets` (border margin :func:`qdimd.buckets.default_margin` of
+each mask's size). Masks outside every bucket (bucket 0) are left out.
+
+Pairing (:func:`pair_images`): in every (bucket, group), a seeded permutation of
+the images is matched with a seeded permutation of that group's masks, without
+replacement on either side; a group gets ``min(#images, #masks, limit)`` pairs.
+The same image thus appears once per group, each time under another mask, and
+the pairs of a group never depend on the other groups.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from qdimd.buckets import GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
+from qdimd.errors import InputError, ProblemLog
+from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray
+
+MANIFEST = "manifest.csv"
+
+
+@dataclass(frozen=True)
+class MaskEntry:
+    """One evaluation mask: ``file`` relative to the split root."""
+
+    file: str
+    bucket: int
+    group: str
+    hole_value: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Image ``image`` (relative to the image folder) under mask ``mask``; ``index`` counts within the group."""
+
+    bucket: int
+    group: str
+    index: int
+    image: str
+    mask: str
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from None
+
+
+def _read_manifest(root: Path, hole_value: int) -> list[MaskEntry]:
+    path = root / MANIFEST
+    entries = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"file", "bucket", "group"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(f"{path}: expected columns file, bucket, group; missing {sorted(missing)}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                bucket = int(row["bucket"])
+                value = int(row.get("hole_value") or hole_value)
+            except ValueError:
+                raise InputError(f"{path}:{line}: expected integer bucket and hole_value, got {row}") from None
+            if row["group"] not in GROUPS:
+                raise InputError(f"{path}:{line}: expected group in {GROUPS}, got {row['group']!r}")
+            if bucket == 0:
+                continue
+            file = root / row["file"]
+            if not file.is_file():
+                raise InputError(f"{path}:{line}: mask file {row['file']} is missing from {root}")
+            h, w = _image_size(file)
+            entries.append(MaskEntry(row["file"], bucket, row["group"], value, h, w))
+    return entries
+
+
+def measure_mask(hole: np.ndarray, file: str, hole_value: int) -> MaskEntry:
+    """Bucket and border group of a hole mask ``(H, W)`` bool, with the default margin of its size."""
+    h, w = hole.shape
+    group = group_of(border_distance(hole), default_margin(h, w))
+    return MaskEntry(file, bucket_of(hole_ratio(hole)), group, hole_value, h, w)
+
+
+def _scan_folder(root: Path, hole_value: int, problems: ProblemLog) -> list[MaskEntry]:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_SUFFIXES)
+    entries = []
+    for path in files:
+        try:
+            hole = hole_from_gray(load_gray(path), hole_value)
+        except InputError as exc:
+            problems.add(str(path), None, str(exc).split(": ", 1)[-1])
+            continue
+        entry = measure_mask(hole, path.relative_to(root).as_posix(), hole_value)
+        if entry.bucket:
+            entries.append(entry)
+    return entries
+
+
+def read_split(
+    root: str | os.PathLike, *, hole_value: int = 255, problems: ProblemLog | None = None
+) -> tuple[list[MaskEntry], bool]:
+    """The bucketed masks of a split, sorted by file.
+
+    Args:
+        root: a ``qdimd bucket`` output, or a folder of mask files (searched recursively).
+        hole_value: hole polarity of files whose manifest row has no ``hole_value`` (or with no manifest).
+        problems: where unreadable files of a manifest-less folder are reported (default: raise).
+
+    Returns:
+        ``(entries, from_manifest)``.
+
+    Raises:
+        InputError: missing folder, a manifest naming missing files, or no mask in any bucket.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such mask folder (expected a qdimd bucket split or a folder of masks)")
+    from_manifest = (root / MANIFEST).is_file()
+    if from_manifest:
+        entries = _read_manifest(root, hole_value)
+    else:
+        entries = _scan_folder(root, hole_value, problems if problems is not None else ProblemLog(strict=True))
+    if not entries:
+        where = f"{root / MANIFEST} lists" if from_manifest else f"{root} holds"
+        raise InputError(f"{where} no mask in any hole-ratio bucket (0.01, 0.6]")
+    return sorted(entries, key=lambda e: e.file), from_manifest
+
+
+def load_hole(root: str | os.PathLike, entry: MaskEntry) -> np.ndarray:
+    """The ``(H, W)`` bool hole array of ``entry`` (True = missing)."""
+    return hole_from_gray(load_gray(Path(root) / entry.file), entry.hole_value)
+
+
+def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a ``(H, W)`` bool hole mask to ``size = (H', W')``."""
+    if hole.shape == tuple(size):
+        return hole
+    im = Image.fromarray(hole.astype(np.uint8) * np.uint8(255)).resize((size[1], size[0]), Image.NEAREST)
+    return np.asarray(im) >= 128
+
+
+def rebucket(root: str | os.PathLike, entries: Sequence[MaskEntry], size: tuple[int, int]) -> list[MaskEntry]:
+    """Bucket and group of every mask after a nearest resize to ``size``; masks leaving every bucket dropped."""
+    out = []
+    for entry in entries:
+        if (entry.height, entry.width) == tuple(size):
+            out.append(entry)
+            continue
+        measured = measure_mask(resize_hole(load_hole(root, entry), size), entry.file, entry.hole_value)
+        if measured.bucket:
+            out.append(measured)
+    return out
+
+
+def check_one_size(entries: Sequence[MaskEntry], root: str | os.PathLike) -> tuple[int, int]:
+    """The single ``(H, W)`` of all masks.
+
+    Raises:
+        InputError: the masks come in several sizes (pass ``--size`` to resize them).
+    """
+    sizes: dict[tuple[int, int], int] = {}
+    for e in entries:
+        sizes[(e.height, e.width)] = sizes.get((e.height, e.width), 0) + 1
+    if len(sizes) > 1:
+        found = ", ".join(f"{h}x{w} ({n} masks)" for (h, w), n in sorted(sizes.items()))
+        raise InputError(f"{root}: expected masks of one size, got {found}; pass --size S to resize them to SxS")
+    return next(iter(sizes))
+
+
+def pair_images(images: Sequence[str], entries: Sequence[MaskEntry], seed: int, limit: int | None = None) -> list[Pair]:
+    """Deterministic pairs of images and masks per (bucket, group), without replacement.
+
+    Args:
+        images: image names (their order matters; pass them sorted).
+        entries: masks (their order matters; :func:`read_split` sorts them by file).
+        seed: group ``(b, g)`` draws from ``np.random.default_rng([seed, b, GROUPS.index(g)])``.
+        limit: at most this many pairs per group.
+
+    Returns:
+        Pairs ordered by bucket, group (``noborder`` first) and index.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"Expected limit >= 1 or None, got {limit}")
+    by_group: dict[tuple[int, str], list[MaskEntry]] = {}
+    for e in entries:
+        by_group.setdefault((e.bucket, e.group), []).append(e)
+    pairs = []
+    for bucket, group in sorted(by_group, key=lambda k: (k[0], GROUPS.index(k[1]))):
+        masks = by_group[(bucket, group)]
+        n = min(len(images), len(masks), limit if limit is not None else len(masks))
+        rng = np.random.default_rng([seed, bucket, GROUPS.index(group)])
+        image_ids = rng.permutation(len(images))[:n]
+        mask_ids = rng.permutation(len(masks))[:n]
+        pairs += [Pair(bucket, group, i, images[a], masks[b].file) for i, (a, b) in enumerate(zip(image_ids, mask_ids))]
+    return pairs

@@ -1,0 +1,85 @@
+"""Pretrained weights: explicit file, torch.hub's cache, or download; always ``weights_only=True``.
+
+Shared by VGG-16 (losses, retrieval) and Inception (evaluation). The search
+order is the user's file, then ``<torch.hub.get_dir()>/checkpoints/<name>``
+(``$TORCH_HOME/hub/checkpoints`` by default), then
+``torch.hub.load_state_dict_from_url`` with the hash prefix in the file name
+checked. Offline without weights is an :class:`~qdimd.errors.InputError` that
+says exactly where to put the file.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlparse
+
+import torch
+
+from qdimd.errors import InputError
+
+
+def hub_checkpoint_path(url: str) -> Path:
+    """Where torch.hub caches the file of ``url``: ``<torch.hub.get_dir()>/checkpoints/<file name>``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict with ``torch.load(weights_only=True)`` onto the CPU.
+
+    Raises:
+        InputError: missing file, corrupt or foreign file, or not a mapping of
+            names to tensors; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable PyTorch weights file ({first[:200]})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise InputError(f"{path}: expected a state dict (names -> tensors), got {type(state).__name__}")
+    return state
+
+
+def load_hub_state_dict(
+    url: str, weights: str | os.PathLike | None = None, *, progress: bool = True, option: str = "--weights"
+) -> tuple[dict[str, torch.Tensor], str]:
+    """State dict from ``weights``, else torch.hub's cache, else a download of ``url``.
+
+    Args:
+        url: published checkpoint address; its file name (``name-<sha256 prefix>.pth``)
+            is the cache name and the hash that the download must match.
+        weights: explicit file; when given nothing else is tried.
+        progress: download progress bar.
+        option: the CLI option to mention in the offline error.
+
+    Returns:
+        ``(state_dict, source)`` where ``source`` names the file or URL used.
+
+    Raises:
+        InputError: offline (or the download fails) and no weights, or a bad file.
+    """
+    if weights is not None:
+        return load_state_dict_file(weights), str(weights)
+    cached = hub_checkpoint_path(url)
+    if cached.is_file():
+        return load_state_dict_file(cached), str(cached)
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            url, map_location="cpu", progress=progress, check_hash=True, weights_only=True
+        )
+    except (URLError, OSError, TimeoutError) as exc:
+        raise InputError(
+            f"cannot download {url} ({getattr(exc, 'reason', exc)}): download it into {cached} "
+            f"or pass {option} PATH"
+        ) from None
+    except RuntimeError as exc:  # hash mismatch, or a file that is no checkpoint
+        raise InputError(f"{url}: download rejected ({str(exc).strip()[:200]}); remove {cached} and retry, or pass {option} PATH") from None
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{cached}: downloaded file is not a readable PyTorch weights file ({exc}); delete it and retry") from None
+    return state, str(cached)

@@ -1,0 +1,377 @@
+"""QD-IMD masks: Algorithm 1 of Iskakov 2018, "Semi-parametric Image Inpainting".
+
+One mask: draw ``n ~ round(N(4, 2))`` strokes (at least 1); each is one stroke
+picked uniformly from a drawing picked uniformly from the pool, kept at its
+Quick, Draw! position scaled to the canvas, with a width ``~ U(5, 15)`` px
+defined at a reference size of 256 and scaled by ``min(H, W) / 256``; upscale
+the image by ``~ U(1.0, 1.5)``, centre-crop it to the output size, binarise.
+
+Implementation notes and deviations:
+
+* The upscale and centre crop are a coordinate transform about the image centre,
+  ``x' = W/2 + (x - W/2) * upscale`` (same for ``y``), and the stroke widths are
+  multiplied by ``upscale`` too, exactly as if the whole rendered image had been
+  enlarged. Drawing the strokes directly at the output size is equivalent up to
+  interpolation and far faster than rendering large and cropping. The renderer
+  is alias-free, so its output is already binary.
+* The 256x256 Quick, Draw! space maps onto an ``H x W`` canvas per axis: point
+  ``(x, y)`` in 0..255 is the pixel centre ``((x + 0.5) * W / 256,
+  (y + 0.5) * H / 256)``. On a non-square canvas drawings are stretched along the
+  longer side (so they still span the canvas); widths stay round discs of
+  ``width * min(H, W) / 256`` px.
+* Determinism: mask ``i`` of seed ``s`` draws from :func:`mask_rng` ``(s, i)``
+  only, so it is a pure function of (config, store, seed, index), whatever the
+  worker count, order or process. Parameters are first sampled into a
+  :class:`MaskParams` record (stored in manifests), then rendered;
+  :func:`render_mask` rebuilds the mask from the record alone.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+
+from .render import RENDERERS, apply_clip_box, create_canvas
+from .splits import check_split
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .augment import AugmentConfig, AugmentParams
+    from .store import StrokeStore
+
+QD_SIZE = 256.0
+"""Side of the Quick, Draw! simplified coordinate space (coordinates 0..255)."""
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Parameters of Algorithm 1 (defaults: Iskakov 2018).
+
+    Args:
+        size: ``(H, W)`` of the masks.
+        strokes_mean, strokes_std: strokes per mask ~ ``round(N(mean, std))``.
+        min_strokes: lower clip of the stroke count.
+        width_min, width_max: stroke width ~ ``U(width_min, width_max)`` px at ``reference_size``.
+        reference_size: side at which the widths hold; they scale with ``min(H, W) / reference_size``.
+        upscale_min, upscale_max: upscale ~ ``U(upscale_min, upscale_max)`` before the centre crop.
+        split: ``"train"``/``"test"`` half of the categories (:mod:`qdimd.splits`), or None for all.
+        renderer: ``"auto"``, ``"cairo"`` or ``"opencv"`` (:mod:`qdimd.render`).
+        augment: optional :class:`qdimd.augment.AugmentConfig` applied after rendering.
+    """
+
+    size: tuple[int, int] = (256, 256)
+    strokes_mean: float = 4.0
+    strokes_std: float = 2.0
+    min_strokes: int = 1
+    width_min: float = 5.0
+    width_max: float = 15.0
+    reference_size: int = 256
+    upscale_min: float = 1.0
+    upscale_max: float = 1.5
+    split: str | None = None
+    renderer: str = "auto"
+    augment: "AugmentConfig | None" = None
+
+    def __post_init__(self) -> None:
+        size = tuple(int(v) for v in np.atleast_1d(self.size))
+        if len(size) == 1:
+            size = (size[0], size[0])
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"Expected size (H, W) with H, W >= 1, got {self.size!r}")
+        object.__setattr__(self, "size", size)
+        if self.strokes_std < 0:
+            raise ValueError(f"Expected strokes_std >= 0, got {self.strokes_std}")
+        if self.min_strokes < 1:
+            raise ValueError(f"Expected min_strokes >= 1, got {self.min_strokes}")
+        if not 0 < self.width_min <= self.width_max:
+            raise ValueError(f"Expected 0 < width_min <= width_max, got {self.width_min}, {self.width_max}")
+        if self.reference_size < 1:
+            raise ValueError(f"Expected reference_size >= 1, got {self.reference_size}")
+        if not 0 < self.upscale_min <= self.upscale_max:
+            raise ValueError(f"Expected 0 < upscale_min <= upscale_max, got {self.upscale_min}, {self.upscale_max}")
+        check_split(self.split)
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"Expected renderer in {RENDERERS}, got {self.renderer!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (saved as ``config.json``); inverse of :meth:`from_dict`."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["size"] = list(self.size)
+        data["augment"] = None if self.augment is None else asdict(self.augment)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MaskConfig":
+        """Rebuild from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: unknown keys or invalid values.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"Expected MaskConfig keys from {sorted(known)}, got unknown {sorted(unknown)}")
+        data = dict(data)
+        if data.get("augment") is not None:
+            from .augment import AugmentConfig
+
+            data["augment"] = AugmentConfig(**data["augment"])
+        if "size" in data:
+            data["size"] = tuple(data["size"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class MaskParams:
+    """Everything needed to rebuild one mask (a manifest row holds :meth:`to_dict`).
+
+    Attributes:
+        index, seed: which mask this is.
+        drawings: drawing id of each stroke in the store.
+        strokes: global stroke id of each stroke in the store.
+        widths: stroke widths in output px before the upscale (drawn ``width * upscale``).
+        upscale: the enlargement about the centre before the centre crop.
+        offset: extra ``(dy, dx)`` translation in output px.
+        clip_box: ``(top, left, bottom, right)``, bottom/right exclusive: holes outside it are
+            cleared after rendering and augmentation, so nothing remains outside.
+        augment: the augmentation draw, or None.
+    """
+
+    index: int
+    seed: int
+    drawings: tuple[int, ...]
+    strokes: tuple[int, ...]
+    widths: tuple[float, ...]
+    upscale: float
+    offset: tuple[float, float] = (0.0, 0.0)
+    clip_box: tuple[int, int, int, int] | None = None
+    augment: "AugmentParams | None" = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict; :meth:`from_dict` inverts it exactly (floats round-trip through JSON)."""
+        return {
+            "index": self.index,
+            "seed": self.seed,
+            "drawings": list(self.drawings),
+            "strokes": list(self.strokes),
+            "widths": list(self.widths),
+            "upscale": self.upscale,
+            "offset": list(self.offset),
+            "clip_box": None if self.clip_box is None else list(self.clip_box),
+            "augment": None if self.augment is None else self.augment.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MaskParams":
+        """Rebuild from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: missing keys or strokes/drawings/widths of different lengths.
+        """
+        try:
+            augment = data.get("augment")
+            if augment is not None:
+                from .augment import AugmentParams
+
+                augment = AugmentParams.from_dict(augment)
+            params = cls(
+                index=int(data["index"]),
+                seed=int(data["seed"]),
+                drawings=tuple(int(v) for v in data["drawings"]),
+                strokes=tuple(int(v) for v in data["strokes"]),
+                widths=tuple(float(v) for v in data["widths"]),
+                upscale=float(data["upscale"]),
+                offset=tuple(float(v) for v in data.get("offset", (0.0, 0.0))),
+                clip_box=None if data.get("clip_box") is None else tuple(int(v) for v in data["clip_box"]),
+                augment=augment,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"Expected a MaskParams dict with index, seed, drawings, strokes, widths, upscale; got {data!r} ({exc})") from None
+        if not len(params.drawings) == len(params.strokes) == len(params.widths):
+            raise ValueError(f"Expected as many drawings, strokes and widths, got {len(params.drawings)}, {len(params.strokes)}, {len(params.widths)}")
+        return params
+
+
+def mask_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of mask ``index`` of ``seed``: ``np.random.default_rng([seed, index])``.
+
+    NumPy's ``SeedSequence`` hashes the pair, so neighbouring indices and seeds
+    give independent streams, identical on every platform and process.
+    """
+    if seed < 0 or index < 0:
+        raise ValueError(f"Expected seed >= 0 and index >= 0, got seed={seed}, index={index}")
+    return np.random.default_rng([seed, index])
+
+
+def sample_mask_params(
+    rng: np.random.Generator, config: MaskConfig, store: "StrokeStore", pool: np.ndarray, index: int, seed: int
+) -> MaskParams:
+    """Draw the parameters of one mask (Algorithm 1, before rendering).
+
+    Args:
+        rng: the mask's generator, normally ``mask_rng(seed, index)``.
+        config: the algorithm's parameters.
+        store: the strokes.
+        pool: ``(D,)`` int64 drawing ids to draw from (``store.drawing_pool(config.split)``).
+        index, seed: recorded in the result.
+
+    Returns:
+        The record; :func:`render_mask` turns it into the mask.
+    """
+    if len(pool) == 0:
+        raise ValueError("Expected a non-empty drawing pool, got no drawings (check --split and the stroke source)")
+    n = max(config.min_strokes, int(round(config.strokes_mean + config.strokes_std * rng.standard_normal())))
+    u = rng.random(3 * n + 1).tolist()  # drawings | stroke within drawing | widths | upscale
+    # Scalar Python on purpose: for ~4 strokes it is several times faster than numpy calls.
+    pool, size, drawing_starts = np.asarray(pool), len(pool), np.asarray(store.drawing_starts)  # plain view: memmap indexing is slow
+    drawings = [pool.item(int(x * size)) for x in u[:n]]
+    strokes = []
+    for d, x in zip(drawings, u[n:2 * n]):
+        first, end = drawing_starts.item(d), drawing_starts.item(d + 1)
+        strokes.append(first + int(x * (end - first)))
+    scale = min(config.size) / config.reference_size
+    w0, dw = config.width_min, config.width_max - config.width_min
+    widths = tuple((w0 + dw * x) * scale for x in u[2 * n:3 * n])
+    upscale = config.upscale_min + (config.upscale_max - config.upscale_min) * u[3 * n]
+    augment = None
+    if config.augment is not None:
+        from .augment import sample_augment_params
+
+        augment = sample_augment_params(rng, config.augment, config.size)
+    return MaskParams(
+        index=int(index), seed=int(seed), drawings=tuple(drawings), strokes=tuple(strokes),
+        widths=widths, upscale=upscale, augment=augment,
+    )
+
+
+def stroke_geometry(params_list: list[MaskParams], config: MaskConfig, store: "StrokeStore") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output-pixel polylines of several masks at once (vectorised gather and transform).
+
+    Returns:
+        ``(points, counts, widths, strokes_per_mask)``: ``(P, 2)`` float64 x, y of all strokes
+        of all masks concatenated, one-point strokes repeated so every ``counts`` entry is >= 2;
+        ``(S,)`` int64 counts; ``(S,)`` float64 drawn widths; ``(B,)`` int64 strokes per mask.
+    """
+    h, w = config.size
+    per_mask = np.fromiter((len(p.strokes) for p in params_list), np.int64, len(params_list))
+    strokes = np.fromiter((s for p in params_list for s in p.strokes), np.int64, int(per_mask.sum()))
+    starts_all = np.asarray(store.stroke_starts)
+    starts = starts_all[strokes]
+    lengths = starts_all[strokes + 1] - starts
+    counts = np.maximum(lengths, 2)
+    offsets = np.cumsum(counts) - counts
+    stroke_of_point = np.repeat(np.arange(len(counts)), counts)
+    within = np.minimum(np.arange(int(counts.sum())) - offsets[stroke_of_point], lengths[stroke_of_point] - 1)
+    qd = np.asarray(store.points)[starts[stroke_of_point] + within].astype(np.float64)
+    # x' = W/2 + ((x + 0.5) * W / 256 - W/2) * u + dx = x * sx + bx, with sx = W * u / 256.
+    up = np.array([p.upscale for p in params_list], np.float64)
+    offset = np.array([p.offset for p in params_list], np.float64).reshape(-1, 2)
+    scale = up[:, None] * (np.array([w, h], np.float64) / QD_SIZE)
+    shift = 0.5 * scale + np.array([w, h], np.float64) / 2.0 * (1.0 - up[:, None]) + offset[:, ::-1]
+    mask_of_point = np.repeat(np.repeat(np.arange(len(params_list)), per_mask), counts)
+    points = qd * scale[mask_of_point] + shift[mask_of_point]
+    widths = np.fromiter((v * p.upscale for p in params_list for v in p.widths), np.float64, len(strokes))
+    return points, counts, widths, per_mask
+
+
+def _finish(hole: np.ndarray, params: MaskParams) -> np.ndarray:
+    """Augmentation, then the clip box (in place where possible)."""
+    if params.augment is not None:
+        from .augment import apply_augment
+
+        hole = apply_augment(hole, params.augment)
+    return apply_clip_box(hole, params.clip_box)
+
+
+def render_mask(params: MaskParams, config: MaskConfig, store: "StrokeStore", *, canvas=None) -> np.ndarray:
+    """Render one mask from its record.
+
+    Args:
+        params: from :func:`sample_mask_params` (or a manifest row via :meth:`MaskParams.from_dict`).
+        config: the config it was sampled with (size and renderer are used).
+        store: the same stroke store.
+        canvas: optional reusable canvas (:func:`qdimd.render.create_canvas`) of ``config.size``.
+
+    Returns:
+        ``(H, W)`` bool, True = hole.
+    """
+    if canvas is None:
+        canvas = create_canvas(config.size, config.renderer)
+    points, counts, widths, _ = stroke_geometry([params], config, store)
+    hole = canvas.draw(points, counts, widths) != 0
+    return _finish(hole, params)
+
+
+def hole_to_valid(hole: np.ndarray) -> np.ndarray:
+    """PConv's convention: float32, 1 = known pixel, 0 = hole (any shape)."""
+    return np.logical_not(np.asarray(hole, dtype=bool)).astype(np.float32)
+
+
+class MaskGenerator:
+    """Seeded QD-IMD masks: mask ``i`` is always the same for a (config, store, seed).
+
+    Args:
+        config: the algorithm's parameters.
+        store: stroke store; None = the bundled Quick, Draw! sample.
+        seed: >= 0.
+
+    Example:
+        >>> gen = MaskGenerator(MaskConfig(size=(256, 256)), seed=0)
+        >>> hole = gen.generate(7)            # (256, 256) bool, True = hole
+        >>> holes = gen.batch(0, 64)          # (64, 256, 256) bool
+    """
+
+    def __init__(self, config: MaskConfig = MaskConfig(), store: "StrokeStore | None" = None, seed: int = 0):
+        if seed < 0:
+            raise ValueError(f"Expected seed >= 0, got {seed}")
+        if store is None:
+            from .store import load_default_store
+
+            store = load_default_store()
+        self.config, self.store, self.seed = config, store, int(seed)
+        self.pool = np.asarray(store.drawing_pool(config.split), dtype=np.int64)
+        if len(self.pool) == 0:
+            raise ValueError(f"Expected drawings in the pool, got none for split={config.split!r}")
+        self.canvas = create_canvas(config.size, config.renderer)
+
+    def params(self, index: int) -> MaskParams:
+        """The record of mask ``index``."""
+        return sample_mask_params(mask_rng(self.seed, index), self.config, self.store, self.pool, index, self.seed)
+
+    def generate(self, index: int) -> np.ndarray:
+        """Mask ``index``: ``(H, W)`` bool, True = hole."""
+        return render_mask(self.params(index), self.config, self.store, canvas=self.canvas)
+
+    def render(self, params_list: list[MaskParams], out: np.ndarray | None = None) -> np.ndarray:
+        """Render many records into ``(B, H, W)`` bool (fast path: one vectorised gather)."""
+        h, w = self.config.size
+        if out is None:
+            out = np.empty((len(params_list), h, w), dtype=bool)
+        if not params_list:
+            return out
+        points, counts, widths, per_mask = stroke_geometry(params_list, self.config, self.store)
+        rows = self.canvas.prepare(points, counts)
+        counts_list, widths_list = counts.tolist(), widths.tolist()
+        s0 = p0 = 0
+        for i, (params, n) in enumerate(zip(params_list, per_mask.tolist())):
+            s1 = s0 + n
+            p1 = p0 + sum(counts_list[s0:s1])
+            pixels = self.canvas.draw_prepared(rows[p0:p1], counts_list[s0:s1], widths_list[s0:s1])
+            np.not_equal(pixels, 0, out=out[i])
+            if params.augment is not None or params.clip_box is not None:
+                out[i] = _finish(out[i].copy(), params)
+            s0, p0 = s1, p1
+        return out
+
+    def batch(self, start: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Masks ``start .. start + n - 1``: ``(n, H, W)`` bool (written into ``out`` if given)."""
+        if start < 0 or n < 0:
+            raise ValueError(f"Expected start >= 0 and n >= 0, got start={start}, n={n}")
+        return self.render([self.params(i) for i in range(start, start + n)], out=out)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Masks 0, 1, 2, ... forever."""
+        index = 0
+        while True:
+            yield self.generate(index)
+            index += 1

@@ -1,0 +1,247 @@
+"""Sort an existing folder of masks into hole-ratio buckets and border groups (``qdimd bucket --from``).
+
+Reads any masks (see :mod:`qdimd.maskfiles`: PNG/JPG/..., any size, 1 or 3
+channels, thresholded at 128, folders and ``.tar`` shards), measures each one's
+hole ratio and border distance, and copies (or symlinks) it, byte for byte, to
+``OUT/<bucket>/<group>/<name>``, where ``<name>`` is the path relative to the
+input with ``/`` replaced by ``__``. The user's files are never moved or
+modified. ``OUT/manifest.csv`` has one row per mask (:data:`MANIFEST_COLUMNS`).
+
+The margin of the border constraint defaults to the NVIDIA one scaled to each
+mask's size (:func:`qdimd.buckets.default_margin`: 50 px at 512, 25 px at 256).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+import numpy as np
+
+from .buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, group_of
+from .errors import InputError, ProblemLog
+from .io import PathLike, atomic_write_bytes
+from .maskfiles import (
+    MaskSource, decide_hole_value, find_masks, iter_mask_grays, iter_progress, iter_source_bytes, write_csv_atomic,
+)
+from .stats import format_readme, summarize
+
+HoleValueArg = Union[int, str]
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "file", "source", "hole_value", "height", "width", "hole_ratio", "border_distance", "margin", "bucket", "group",
+)
+
+
+@dataclass(frozen=True)
+class SortedMask:
+    """One manifest row: ``file`` relative to OUT, ``source`` the input path as found."""
+
+    file: str
+    source: str
+    hole_value: int
+    height: int
+    width: int
+    hole_ratio: float
+    border_distance: int
+    margin: int
+    bucket: int
+    group: str
+
+
+@dataclass(frozen=True)
+class SortReport:
+    """What :func:`sort_masks` did.
+
+    Attributes:
+        rows: one per sorted mask, in input order.
+        hole_values: per input folder (or shard), the hole value used.
+        decided: per input folder, how ``auto`` decided (empty unless ``hole_value="auto"``).
+    """
+
+    rows: tuple[SortedMask, ...]
+    hole_values: dict[str, int]
+    decided: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Measured:
+    source: MaskSource
+    shape: tuple[int, int]
+    white_fraction: float
+    white_distance: int
+    black_distance: int
+
+
+def _measure(source: MaskSource, gray: np.ndarray) -> _Measured:
+    white = gray >= 128
+    return _Measured(source, gray.shape, float(np.count_nonzero(white)) / white.size, border_distance(white), border_distance(~white))
+
+
+def check_hole_value(hole_value: HoleValueArg) -> HoleValueArg:
+    """Validate ``255``, ``0`` or ``"auto"`` (also accepted as strings)."""
+    if isinstance(hole_value, str) and hole_value != "auto":
+        try:
+            hole_value = int(hole_value)
+        except ValueError:
+            pass
+    if hole_value not in (255, 0, "auto"):
+        raise ValueError(f"Expected hole_value 255, 0 or 'auto', got {hole_value!r}")
+    return hole_value
+
+
+def output_name(source: MaskSource) -> str:
+    """The copy's file name: the relative input path with ``/`` replaced by ``__``."""
+    return source.rel.replace("/", "__")
+
+
+def _decide(measured: Sequence[_Measured], hole_value: HoleValueArg) -> tuple[dict[str, int], dict[str, str]]:
+    folders: dict[str, list[float]] = {}
+    for m in measured:
+        folders.setdefault(m.source.folder, []).append(m.white_fraction)
+    if hole_value != "auto":
+        return {folder: int(hole_value) for folder in folders}, {}
+    values, decided = {}, {}
+    for folder, fractions in folders.items():
+        value = decide_hole_value(fractions)
+        minority = sum((f < 0.5) if value == 255 else (f > 0.5) for f in fractions)
+        values[folder] = value
+        colour = "white (255)" if value == 255 else "black (0)"
+        decided[folder] = f"holes are {colour}: the minority colour in {minority} of {len(fractions)} masks"
+    return values, decided
+
+
+def _row(m: _Measured, value: int, margin: int | None, edges: Sequence[float]) -> SortedMask:
+    h, w = m.shape
+    ratio = m.white_fraction if value == 255 else 1.0 - m.white_fraction
+    distance = m.white_distance if value == 255 else m.black_distance
+    use_margin = default_margin(h, w) if margin is None else int(margin)
+    return SortedMask(
+        file="", source=m.source.source, hole_value=value, height=h, width=w, hole_ratio=ratio,
+        border_distance=distance, margin=use_margin, bucket=bucket_of(ratio, edges), group=group_of(distance, use_margin),
+    )
+
+
+def _place(path: Path, source: MaskSource, data: bytes, link: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not (link and source.member is None):
+        atomic_write_bytes(path, data)
+        return
+    tmp = path.with_name(f".{path.name}.link.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(os.path.abspath(source.path), tmp)
+    os.replace(tmp, path)
+
+
+def measure_masks(
+    src: PathLike,
+    *,
+    hole_value: HoleValueArg = "auto",
+    margin: int | None = None,
+    edges: Sequence[float] = DEFAULT_EDGES,
+    problems: ProblemLog,
+    progress: Callable | None = None,
+    exclude: PathLike | None = None,
+) -> tuple[list[tuple[MaskSource, SortedMask]], dict[str, int], dict[str, str]]:
+    """Read and measure every mask under ``src`` (arguments as in :func:`sort_masks`).
+
+    Returns:
+        ``(pairs, hole_values, decided)``: ``pairs`` holds each readable source with its row
+        (``file`` = ``<bucket>/<group>/<name>``), in input order; then the polarity used per
+        folder and, for ``auto``, how it was decided.
+
+    Raises:
+        InputError: ``src`` missing or holding no readable mask.
+    """
+    hole_value = check_hole_value(hole_value)
+    bucket_of(0.5, edges)  # validates the edges up front
+    if margin is not None and margin < 0:
+        raise ValueError(f"Expected margin >= 0 or None, got {margin}")
+    sources = find_masks(src, problems=problems, exclude=exclude)
+    measured: list[_Measured] = []
+    for source, gray in iter_progress(iter_mask_grays(sources), progress, len(sources), "measuring"):
+        if isinstance(gray, InputError):
+            problems.add(source.source, None, str(gray).removeprefix(f"{source.source}: "))
+            continue
+        measured.append(_measure(source, gray))
+    if not measured:
+        raise InputError(f"{src}: no readable mask files found")
+    values, decided = _decide(measured, hole_value)
+    pairs, names = [], set()
+    for m in measured:
+        row = _row(m, values[m.source.folder], margin, edges)
+        name = output_name(m.source)
+        if name in names:
+            raise InputError(f"{m.source.source}: two inputs map to the output name {name!r}")
+        names.add(name)
+        pairs.append((m.source, SortedMask(**{**asdict(row), "file": f"{row.bucket}/{row.group}/{name}"})))
+    return pairs, values, decided
+
+
+def sort_masks(
+    src_dir: PathLike,
+    out_dir: PathLike,
+    *,
+    hole_value: HoleValueArg = "auto",
+    margin: int | None = None,
+    edges: Sequence[float] = DEFAULT_EDGES,
+    link: bool = False,
+    problems: ProblemLog,
+    progress: Callable | None = None,
+) -> SortReport:
+    """Sort the masks under ``src_dir`` into ``out_dir/<bucket>/<group>/``.
+
+    Also writes ``out_dir/manifest.csv`` (:data:`MANIFEST_COLUMNS`), ``config.json``
+    (the resolved options and polarity decisions) and ``README.md`` (the bucket x
+    group table), each atomically.
+
+    Args:
+        src_dir: a folder (recursive), a ``.tar`` shard, or one mask file.
+        out_dir: the output folder (created); may not be ``src_dir``; skipped when inside it.
+        hole_value: 255 (white = hole), 0 (black = hole) or ``"auto"`` (decided per folder by
+            :func:`qdimd.maskfiles.decide_hole_value`).
+        margin: border margin in px; None scales NVIDIA's 50 px at 512 to each mask's size.
+        edges: bucket edges; bucket ``k`` (1-based) is ``(edges[k-1], edges[k]]``, 0 outside all.
+        link: symlink plain files instead of copying them (tar members are always written out).
+        problems: unreadable files and non-masks are reported here and skipped (strict: raise).
+        progress: optional ``tqdm``-like wrapper ``progress(iterable, total=, desc=)``.
+
+    Returns:
+        A :class:`SortReport`; ``out_dir/manifest.csv`` lists the same rows.
+
+    Raises:
+        InputError: ``src_dir`` missing, equal to ``out_dir``, or holding no readable mask.
+    """
+    src, out = Path(src_dir), Path(out_dir)
+    if src.exists() and src.resolve() == out.resolve():
+        raise InputError(f"{out_dir}: the output folder must differ from the input folder")
+    pairs, values, decided = measure_masks(
+        src, hole_value=hole_value, margin=margin, edges=edges, problems=problems, progress=progress, exclude=out
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [row for _, row in pairs]
+    by_source = {source.source: row for source, row in pairs}
+    placed = iter_source_bytes(source for source, _ in pairs)
+    for source, data in iter_progress(placed, progress, len(pairs), "linking" if link else "copying"):
+        if isinstance(data, InputError):
+            raise InputError(f"{data} (it changed while sorting)")
+        _place(out / by_source[source.source].file, source, data, link)
+    write_csv_atomic(out / "manifest.csv", MANIFEST_COLUMNS, (_csv_row(r) for r in rows))
+    config = {
+        "mode": "sort", "from": str(src_dir), "hole_value": hole_value, "hole_values": values, "decided": decided,
+        "margin": margin if margin is not None else "scaled: round(50 * min(H, W) / 512)", "edges": list(edges),
+        "link": link, "masks": len(rows), "skipped": len(problems),
+    }
+    atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
+    table = summarize([r.hole_ratio for r in rows], [r.bucket for r in rows], [r.group for r in rows], edges)
+    title = f"Masks from {src_dir}, sorted by qdimd bucket --from"
+    atomic_write_bytes(out / "README.md", format_readme(title, table, config).encode("utf-8"))
+    return SortReport(tuple(rows), values, decided)
+
+
+def _csv_row(row: SortedMask) -> dict:
+    out = asdict(row)
+    out["hole_ratio"] = repr(float(row.hole_ratio))
+    return out

@@ -1,0 +1,85 @@
+"""``inpaint index`` and ``inpaint query`` through click's CliRunner on real photos."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from qdimd_cli.inpaint_main import main
+from inpaint.database import ImageDB
+from inpaint.images import find_images
+from inpaint.vgg import VGG16
+
+TINY = ["--vgg-width", "0.0625", "--size", "64", "--batch-size", "4"]
+
+
+@pytest.fixture()
+def photos(photo_dir, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in find_images(photo_dir)[:8]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_index_query_and_append(photos, tmp_path):
+    out = tmp_path / "db"
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--topk", "3", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "8 images, 32-d pooled descriptors, 3 neighbours each" in result.output
+    assert "random VGG-16" in result.output
+    db = ImageDB.load(out)
+    assert db.topk.shape == (8, 3)
+
+    query = find_images(photos)[2]
+    result = _run("query", out, query, "--k", "4", "--allow-random-vgg")
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.output.strip().splitlines()]
+    assert len(rows) == 4 and all(len(r) == 2 for r in rows)
+    assert str(query) not in [r[0] for r in rows]
+    sims = [float(r[1]) for r in rows]
+    assert sims == sorted(sims, reverse=True)
+
+    # A new photo is added once; a second --append adds nothing.
+    shutil.copy(query, photos / "new_copy.png")
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "9 images" in result.output and ImageDB.load(out).topk.shape == (9, 3)
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", *TINY)
+    assert result.exit_code == 0 and "9 images" in result.output
+
+
+def test_index_with_weights_file_and_bad_image(photos, tmp_path):
+    weights = tmp_path / "tiny_vgg.pth"
+    torch.save(VGG16(0.0625, generator=torch.Generator().manual_seed(1)).state_dict(), weights)
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "db"
+    result = _run("index", "--images", photos, "--out", out, "--vgg-weights", weights, "--descriptor", "flat", "--pca", "5",
+                  "--vgg-width", "0.0625", "--batch-size", "4")
+    assert result.exit_code == 0, result.output
+    assert "8 images, 5-d flat descriptors" in result.output
+    assert "broken.jpg" in result.output and "skipped 1" in result.output
+    result = _run("query", out, photos / "kodim01.jpg", "--k", "2", "--vgg-weights", weights)
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip().splitlines()) == 2
+
+
+def test_errors_are_clean(photos, tmp_path):
+    out = tmp_path / "db"
+    result = _run("index", "--images", photos, "--out", out, "--vgg-weights", tmp_path / "nope.pth", *TINY)
+    assert result.exit_code == 1 and "nope.pth" in result.output and "Traceback" not in result.output
+    assert _run("index", "--images", photos, "--out", out, "--allow-random-vgg", *TINY).exit_code == 0
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", *TINY)
+    assert result.exit_code == 1 and "--append" in result.output
+    result = _run("query", out, photos / "kodim01.jpg")
+    assert result.exit_code == 1 and "--allow-random-vgg" in result.output
+    result = _run("query", tmp_path, photos / "kodim01.jpg")
+    assert result.exit_code == 1 and "not an image database" in result.output
+    result = _run("index", "--images", photos, "--out", tmp_path / "db2", "--allow-random-vgg", "--topk", "8", *TINY)
+    assert result.exit_code == 1 and "K < number of images (8), got 8" in result.output
