@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, seed_option, user_errors, vgg_weights_option
+from .options import SIZE, user_errors, vgg_weights_option
 
 
 @click.command("eval")
@@ -14,7 +14,7 @@ from .options import SIZE, seed_option, user_errors, vgg_weights_option
               help="[LABEL=]identity | telea | ns | pconv:CKPT | sim0:CKPT | simk:CKPT:DB[:COARSE]; repeat for several.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Report folder; rerun to resume.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per (bucket, group).  [default: all]")
-@seed_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Pairing seed: which image meets which mask in each group.")
 @click.option("--size", type=SIZE, default=None,
               help="Evaluate at S or HxW: masks resized (nearest) and re-bucketed.  [default: the masks' size]")
 @click.option("--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True,
@@ -23,7 +23,7 @@ from .options import SIZE, seed_option, user_errors, vgg_weights_option
 @click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True, help="Inception-score splits per cell.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="torchvision Inception-v3 state dict (inception_v3_google-0cc3c7bd.pth); default: torch.hub's cache, else download.")
-@click.option("--allow-random-inception", is_flag=True, help="Random Inception weights when none are found (smoke tests; scores meaningless).")
+@click.option("--allow-random-inception", is_flag=True, help="Fixed random Inception weights instead of the published ones, with a warning (smoke tests; scores meaningless).")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Accept a Sim-K database built with random VGG-16 weights (smoke tests).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the models.")

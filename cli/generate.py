@@ -69,7 +69,7 @@ def generate(n, size, out, seed, workers, strokes, resume, strict, hole_value, l
     """
     from tqdm import tqdm
 
-    from qdimd.errors import ProblemLog
+    from qdimd.errors import InputError, ProblemLog
     from qdimd.generator import MaskConfig
     from qdimd.store import open_strokes
     from qdimd.writer import execute, prepare_run
@@ -84,7 +84,10 @@ def generate(n, size, out, seed, workers, strokes, resume, strict, hole_value, l
                         upscale_min=upscale_min, upscale_max=upscale_max, split=split, renderer=renderer,
                         augment=augment_config)
     problems = ProblemLog(strict=strict)
-    store = open_strokes(list(strokes) or None, problems=problems)
+    try:
+        store = open_strokes(list(strokes) or None, problems=problems)
+    except InputError as exc:
+        raise click.ClickException(f"{exc}\n{problems.summary()}" if len(problems) else str(exc)) from None
     if len(problems):
         click.echo(problems.summary(), err=True)
     run = prepare_run(out, config, store, n=n, seed=seed, hole_value=hole_value, layout=layout, fmt=fmt,

@@ -21,7 +21,8 @@ from .options import strict_option, user_errors, vgg_weights_option
 @click.option("--pca", "pca_dim", type=click.IntRange(min=1), default=None, help="Reduce descriptors to D dims by PCA (new databases).")
 @click.option("--topk", type=click.IntRange(min=1), default=None,
               help="Also store each image's K nearest other images (for inpaint train --model simk).")
-@click.option("--append", is_flag=True, help="Add images not yet in --out (known paths are skipped; idempotent).")
+@click.option("--append", is_flag=True,
+              help="Add images not yet in --out (known paths are skipped; idempotent); keeps the stored descriptor settings.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per VGG forward.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:N, mps.")
 @strict_option
@@ -45,7 +46,12 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
 
     if allow_random_vgg and vgg_weights:
         raise click.UsageError("--allow-random-vgg and --vgg-weights exclude each other")
+    ctx = click.get_current_context()
+    explicit = any(ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+                   for name in ("descriptor", "size", "pca_dim"))
     config = DescriptorConfig(descriptor, size or (224 if descriptor == "flat" else 256), pca_dim)
+    if append and not explicit:
+        config = None  # the database's own settings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         vgg = load_vgg16(vgg_weights, allow_random=allow_random_vgg, width=vgg_width).to(device)

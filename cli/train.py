@@ -38,7 +38,7 @@ from .options import SIZE, hole_value_option, seed_option, user_errors, vgg_weig
 def train(**opts) -> None:
     """Train an inpainting model; Ctrl-C saves a checkpoint, --resume continues it.
 
-    Multi-GPU / multi-node: torchrun --nproc-per-node G -m qdimd_cli.inpaint_main train ...
+    Multi-GPU / multi-node: torchrun --nproc-per-node G "$(which inpaint)" train ...
     """
     from tqdm import tqdm
 

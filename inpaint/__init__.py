@@ -12,6 +12,9 @@ from .database import ImageDB, build_database, load_database_vgg  # vgg, retriev
 from .descriptors import DescriptorConfig  # vgg, retrieval (helper: retrieval)
 from .search import FaissConfig, build_faiss_index, precompute_topk, search_exact, search_faiss  # vgg, retrieval (helper: retrieval)
 from .simk import fill_simk  # vgg, retrieval (helper: retrieval)
+from .metrics import aggregate, image_metrics, l1_percent, psnr, ssim  # evaluation (helper: eval)
+from .inception import Inception3, inception_probs, inception_score, load_inception  # evaluation (helper: eval)
+from .evaluate import EvalConfig, evaluate_methods  # evaluation (helper: eval)
 
 __all__ = [
     # layers and models (helper: models)
@@ -21,4 +24,6 @@ __all__ = [
     "ImageDB", "build_database", "load_database_vgg", "DescriptorConfig", "FaissConfig", "build_faiss_index",
     "precompute_topk", "search_exact", "search_faiss", "fill_simk",
     # evaluation (helper: eval)
+    "aggregate", "image_metrics", "l1_percent", "psnr", "ssim",
+    "Inception3", "inception_probs", "inception_score", "load_inception", "EvalConfig", "evaluate_methods",
 ]

@@ -126,7 +126,8 @@ class InpaintDataset(torch.utils.data.Dataset):
                 from qdimd.augment import AugmentConfig
 
                 augment = AugmentConfig()
-            self._generator = MaskGenerator(MaskConfig(size=tuple(self.config.size), augment=augment), seed=self.config.seed)
+            config = MaskConfig(size=tuple(self.config.size), split="train", augment=augment)   # train-split categories
+            self._generator = MaskGenerator(config, seed=self.config.seed)
         return self._generator
 
     def photo_index(self, s: int) -> int:

@@ -180,7 +180,7 @@ def build_database(
     *,
     vgg,
     vgg_source: str,
-    descriptor: DescriptorConfig = DescriptorConfig(),
+    descriptor: DescriptorConfig | None = None,
     append: bool = False,
     topk: int | None = None,
     batch_size: int = 16,
@@ -196,8 +196,8 @@ def build_database(
         vgg: the :class:`~inpaint.vgg.VGG16` (on ``device``) that makes the descriptors.
         vgg_source: where its weights came from: a path, or ``"random"`` (recorded;
             :func:`load_database_vgg` loads the same network again).
-        descriptor: descriptor settings (with ``append`` the stored ones win; a
-            different explicit setting is an error).
+        descriptor: descriptor settings; None = the stored ones with ``append``,
+            else the defaults. Appending with a different kind or size is an error.
         vgg_source: where the VGG weights came from (recorded in the config).
         topk: also store each image's ``topk`` nearest others (kept at the
             stored K on append when ``None``).
@@ -217,11 +217,13 @@ def build_database(
     out = Path(out)
     old = ImageDB.load(out) if append and (out / "config.json").exists() else None
     if old is not None:
+        descriptor = descriptor or old.descriptor
         if old.descriptor.kind != descriptor.kind or old.descriptor.size != descriptor.size:
             raise InputError(f"{out}: database uses descriptor {old.descriptor}, cannot append with {descriptor}")
         descriptor, topk = old.descriptor, topk if topk is not None else old.config.get("topk_k")
     elif (out / "config.json").exists() and not append:
         raise InputError(f"{out}: database exists; pass --append to add images or choose another folder")
+    descriptor = descriptor or DescriptorConfig()
     if old is not None and float(old.config.get("vgg_width", 1.0)) != float(vgg.width):
         raise InputError(f"{out}: database was built with VGG width {old.config.get('vgg_width')}, got {vgg.width}")
     features = create_descriptor_features(vgg, descriptor).to(device)

@@ -1,6 +1,6 @@
 """Devices and multi-process training (``torchrun``): process group set-up and teardown.
 
-``torchrun --nproc-per-node G [--nnodes N --node-rank R --rdzv-endpoint HOST:PORT] -m qdimd_cli.inpaint_main train ...``
+``torchrun --nproc-per-node G [--nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT] "$(which inpaint)" train ...``
 sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR/PORT``; this
 module reads them. NCCL on CUDA, gloo otherwise (the CPU test path).
 """

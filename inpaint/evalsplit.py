@@ -2,7 +2,8 @@
 
 A split is either a ``qdimd bucket`` output (``SPLIT/manifest.csv`` with the
 columns ``file``, ``bucket``, ``group`` and optionally ``hole_value``; files in
-``SPLIT/<bucket>/<group>/``) or any folder of mask files without a manifest,
+``SPLIT/<bucket>/<group>/``; the polarity, border margin and bucket edges of
+``SPLIT/config.json`` are honoured) or any folder of mask files without a manifest,
 whose bucket and border group are then measured from the pixels with
 :mod:`qdimd.buckets` (border margin :func:`qdimd.buckets.default_margin` of
 each mask's size). Masks outside every bucket (bucket 0) are left out.
@@ -16,6 +17,7 @@ the pairs of a group never depend on the other groups.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from qdimd.buckets import GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
+from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray
 
@@ -64,8 +66,22 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise InputError(f"{path}: not a readable image ({exc})") from None
 
 
+def split_config(root: str | os.PathLike) -> dict:
+    """``SPLIT/config.json`` of a ``qdimd bucket`` split (``{}`` when absent or unreadable)."""
+    try:
+        config = json.loads((Path(root) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def _read_manifest(root: Path, hole_value: int) -> list[MaskEntry]:
     path = root / MANIFEST
+    config = split_config(root)
+    edges = config.get("edges")
+    if edges is not None and tuple(float(e) for e in edges) != DEFAULT_EDGES:
+        raise InputError(f"{root / 'config.json'}: custom bucket edges {edges}; inpaint eval reports the papers' {DEFAULT_EDGES}")
+    hole_value = int(config.get("hole_value", hole_value))
     entries = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)

@@ -262,7 +262,7 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
             yield pair
 
 
-def evaluate(config: EvalConfig) -> dict[str, Path]:
+def evaluate_methods(config: EvalConfig) -> dict[str, Path]:
     """Plan, run and report in one call (no progress bar); returns the written files by name."""
     from .report import write_report
 

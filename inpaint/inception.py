@@ -230,6 +230,23 @@ def expected_shapes(width: float = 1.0) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in Inception3(width=width, device="meta").state_dict().items()}
 
 
+def random_inception(width: float = 1.0, seed: int = 0) -> Inception3:
+    """A randomly initialised network, the same for the same ``seed`` (so resumed runs agree).
+
+    Conv and linear weights ~ truncated N(0, 0.1^2) on [-0.2, 0.2] (torchvision's
+    scheme), biases 0, BatchNorm identity; drawn from a private generator.
+    """
+    model = Inception3(width=width)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.1, a=-0.2, b=0.2, generator=gen)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return model.eval()
+
+
 def load_inception(
     weights: str | os.PathLike | None = None, *, allow_random: bool = False, progress: bool = True, width: float = 1.0
 ) -> Inception3:
@@ -242,7 +259,7 @@ def load_inception(
 
     Args:
         weights: explicit state-dict file; skips cache and download.
-        allow_random: when no weights are given, use a random initialisation
+        allow_random: when no weights are given, use :func:`random_inception`
             with a warning instead of looking anywhere (tests and smoke runs only).
         progress: show the download progress bar.
         width: channel multiplier of the expected network (tests use tiny ones).
@@ -256,7 +273,7 @@ def load_inception(
             "are meaningless; use for smoke tests only.",
             stacklevel=2,
         )
-        return Inception3(width=width).eval()
+        return random_inception(width)
     state, source = load_hub_state_dict(INCEPTION_URL, weights, progress=progress, option="--inception-weights")
     expected = expected_shapes(width)
     state = dict(state)

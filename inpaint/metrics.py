@@ -1,8 +1,9 @@
 """Per-image inpainting metrics and their aggregation (Liu et al. 2018, Table 1).
 
 All metrics compare the composite output with the ground truth over the whole
-image (known and hole pixels alike, as both papers do), at the resolution the
-evaluation runs at, on ``(H, W, 3)`` uint8 RGB arrays:
+image (known and hole pixels alike; the known pixels of a composite count with
+zero error), at the resolution the evaluation runs at, on ``(H, W, 3)`` uint8
+RGB arrays:
 
 - ``l1``: mean absolute error over all pixels and channels as a percentage of
   the value range, ``mean(|a - b|) / 255 * 100``.

@@ -30,16 +30,26 @@ _AUTOCAST_DEVICES = ("cpu", "cuda", "mps", "xpu")
 
 
 def _mask_stats(valid: torch.Tensor, ones: torch.Tensor, stride, padding, dilation, window: float, dtype=torch.float32):
-    """``(ratio, updated)`` of shape ``(B, 1, H', W')`` computed outside autocast in ``dtype`` (float32 or wider)."""
+    """``(ratio, updated)`` of shape ``(B, 1, H', W')`` computed outside autocast in ``dtype`` (float32 or wider).
+
+    ``sum(M)`` is a box filter of the (channel-summed) mask: ``avg_pool2d`` times the
+    kernel area where it applies (faster than a 1-channel convolution), else a
+    convolution with the ones kernel.
+    """
     device_type = valid.device.type if valid.device.type in _AUTOCAST_DEVICES else "cpu"
     dtype = torch.promote_types(dtype, torch.float32)
+    kh, kw = ones.shape[-2:]
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     with torch.no_grad(), torch.autocast(device_type, enabled=False):
         counts = valid.to(dtype)
         if counts.shape[1] > 1:
             counts = counts.sum(1, keepdim=True)
-        sum_m = F.conv2d(counts, ones.to(dtype), None, stride, padding, dilation)
-        updated = (sum_m > 0).to(dtype)
-        ratio = window / sum_m.clamp_min(1e-8) * updated
+        if dilation == (1, 1) and 2 * padding[0] <= kh and 2 * padding[1] <= kw:
+            mean_m = F.avg_pool2d(counts, (kh, kw), stride, padding, count_include_pad=True)
+        else:
+            mean_m = F.conv2d(counts, ones.to(dtype), None, stride, padding, dilation) / (kh * kw)
+        updated = (mean_m > 0).to(dtype)
+        ratio = (window / (kh * kw)) / mean_m.clamp_min(1e-12) * updated
     return ratio, updated
 
 
@@ -53,6 +63,8 @@ def partial_conv2d(
     dilation=1,
     multi_channel: bool = False,
     ones: torch.Tensor | None = None,
+    *,
+    premasked: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Partial convolution of ``x`` restricted to its valid pixels, eq. (1)-(2) of Liu et al. 2018.
 
@@ -67,6 +79,10 @@ def partial_conv2d(
         multi_channel: ``valid`` has one channel per input channel; ``sum(M)`` and
             ``sum(1)`` then run over all input channels of the window.
         ones: optional ``(1, 1, kh, kw)`` ones kernel (a module buffer); made on the fly if None.
+        premasked: ``x`` already is ``X * M`` (the multiplication is skipped). Then a
+            single-channel ``valid`` may be fractional: the share of valid channels per
+            pixel, which gives exactly the per-channel ``sum(M)`` without materialising
+            a ``(B, C_in, H, W)`` mask (the UNet decoder's concatenated masks).
 
     Returns:
         ``(y, updated_valid)``: ``y`` of shape ``(B, C_out, H', W')``, 0 wherever the window
@@ -88,10 +104,10 @@ def partial_conv2d(
         ones = torch.ones(1, 1, kh, kw, device=x.device)
     window = float(kh * kw * (c if multi_channel else 1))
     ratio, updated = _mask_stats(valid, ones, stride, padding, dilation, window, x.dtype)
-    raw = F.conv2d(x * valid.to(x.dtype), weight, None, stride, padding, dilation)
-    y = raw * ratio.to(raw.dtype)
+    y = F.conv2d(x if premasked else x * valid.to(x.dtype), weight, None, stride, padding, dilation)
+    y = y.mul_(ratio.to(y.dtype))  # in place: the conv's backward does not need its output
     if bias is not None:
-        y = torch.addcmul(y, bias.view(1, -1, 1, 1).to(y.dtype), updated.to(y.dtype))
+        y = y.addcmul_(bias.view(1, -1, 1, 1).to(y.dtype), updated.to(y.dtype))
     updated = updated.to(y.dtype)
     if multi_channel:
         updated = updated.expand(-1, weight.shape[0], -1, -1)
@@ -137,9 +153,11 @@ class PartialConv2d(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, *, premasked: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """See :func:`partial_conv2d`."""
         return partial_conv2d(
-            x, valid, self.weight, self.bias, self.stride, self.padding, self.dilation, self.multi_channel, self.ones
+            x, valid, self.weight, self.bias, self.stride, self.padding, self.dilation, self.multi_channel, self.ones,
+            premasked=premasked,
         )
 
     def extra_repr(self) -> str:

@@ -22,8 +22,8 @@ from PIL import Image
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, default_margin
 from qdimd.io import atomic_write_bytes
 
+from .evalsplit import split_config
 from .evaluate import GRID_EXAMPLES, PER_IMAGE, PROBS, EvalPlan, part_path
-from .evalsplit import Pair
 from .metrics import METRICS, SSIM_PARAMS, aggregate
 
 RESULT_COLUMNS = ("method", "bucket", "group", "n", "l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std")
@@ -113,16 +113,25 @@ def table_markdown(results: list[dict], labels: list[str], metrics: tuple[str, .
     return "\n".join(lines) + "\n"
 
 
+def border_margin(plan: EvalPlan) -> int:
+    """The split's border margin (its config.json) or the default one of the evaluation size."""
+    default = default_margin(*plan.size)
+    if plan.from_manifest and plan.config.size is None:
+        return int(split_config(plan.config.masks).get("border_margin", default))
+    return default
+
+
 def _report_md(plan: EvalPlan, results: list[dict]) -> str:
     c = plan.config
     h, w = plan.size
     metrics = METRICS + (("iscore",) if c.iscore else ())
     labels = [s.label for s in plan.specs]
     inf = sum(r["psnr_n_inf"] for r in results)
+    margin = border_margin(plan)
     parts = [
         "# Inpainting evaluation\n",
         f"Images `{c.images}`, masks `{c.masks}` ({'qdimd bucket split' if plan.from_manifest else 'folder, buckets measured'}), "
-        f"{h}x{w} px, seed {c.seed}, border margin {default_margin(h, w)} px. "
+        f"{h}x{w} px, seed {c.seed}, border margin {margin} px. "
         "N: every hole at least the margin from the border; B: some hole within it.\n",
         "Methods: " + ", ".join(f"`{s.label}` ({s.kind})" for s in plan.specs) + ".\n",
         table_markdown(results, labels, metrics),
@@ -202,7 +211,7 @@ def write_report(plan: EvalPlan) -> dict[str, Path]:
         "seed": c.seed,
         "config": {**c.resume_key(), "out": c.out, "device": c.device},
         "size": list(plan.size),
-        "border_margin": default_margin(*plan.size),
+        "border_margin": border_margin(plan),
         "split": {"path": c.masks, "manifest": plan.from_manifest, "masks_read": plan.n_masks,
                   "masks_in_buckets": len(plan.entries), "skipped_files": [str(p) for p in plan.problems.problems]},
         "pairs_per_group": pairs_per_group,

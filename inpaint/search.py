@@ -82,17 +82,28 @@ def search_exact(
         raise ValueError(f"Expected one exclusion set per query ({len(queries)}), got {len(exclude)}")
     q = torch.from_numpy(queries).to(device)
     rows = _as_torch_rows(vectors)
-    half_mv = q.shape[0] <= 4 and rows.dtype == torch.float16
+    # float16 products (CPU matrix-vector or GPU): rank a few extra candidates, re-score them in float32.
+    half = rows.dtype == torch.float16 and (q.shape[0] <= 4 or torch.device(device).type == "cuda")
+    if half and torch.device(device).type == "cpu":
+        chunk_rows = max(chunk_rows, 1 << 20)  # a view of the map, nothing is copied
+    keep = k + 16 + k // 2 if half else k
     best_s = torch.full((q.shape[0], 0), float("-inf"), device=device)
     best_i = torch.zeros((q.shape[0], 0), dtype=torch.int64, device=device)
     for start in range(0, n, chunk_rows):
         chunk = rows[start : start + chunk_rows].to(device, non_blocking=True)
-        if half_mv or chunk.device.type == "cuda":
-            sims = (chunk @ q.to(chunk.dtype).T).T.float()
+        if half:
+            qh = q.to(chunk.dtype)
+            sims = torch.stack([torch.mv(chunk, row) for row in qh]).float()
         else:
             sims = q @ chunk.float().T
-        sims = _mask_results(sims, start, exclude, dup_threshold)
-        top_s, top_i = sims.topk(min(k, sims.shape[1]), dim=1)
+        loose = None if dup_threshold is None else dup_threshold + (2e-3 if half else 0.0)  # float16 error margin
+        sims = _mask_results(sims, start, exclude, loose)
+        top_s, top_i = sims.topk(min(keep, sims.shape[1]), dim=1)
+        if half:  # exact float32 similarities of the candidates
+            top_s = torch.einsum("qd,qcd->qc", q, chunk[top_i].float())
+            top_s = torch.where(torch.isneginf(sims.gather(1, top_i)), float("-inf"), top_s)
+        if dup_threshold is not None:
+            top_s = top_s.masked_fill(top_s > dup_threshold, float("-inf"))
         best_s = torch.cat([best_s, top_s], dim=1)
         best_i = torch.cat([best_i, top_i + start], dim=1)
         if best_s.shape[1] > k:

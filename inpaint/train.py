@@ -10,9 +10,10 @@ states and the data position (one integer, see :mod:`inpaint.data`) are restored
 
 Multi-process runs (``torchrun``) use DistributedDataParallel; ``batch_size`` is
 per process; rank 0 alone logs and writes checkpoints. Model initialisation
-draws from a generator seeded with ``seed``; the loop runs inside
-``torch.random.fork_rng`` so restoring a checkpoint's RNG states leaves the
-caller's global generator untouched.
+draws from a generator seeded with ``seed``; the run happens inside
+``torch.random.fork_rng`` with the global generator seeded from ``seed`` (so a
+random smoke-test VGG is identical in every process) and, on resume, restored
+from the checkpoint; the caller's global generator is left untouched.
 """
 from __future__ import annotations
 
@@ -213,9 +214,15 @@ def _run(config, info, device, on_step, problems) -> TrainResult:
             raise InputError(f"{ckpt_path}: cannot resume with changed options {', '.join('--' + k.replace('_', '-') for k in diff)}")
     out.mkdir(parents=True, exist_ok=True)
 
+    # the global generator (inside fork_rng) starts from the seed: a random VGG is the same in every process
+    torch.set_rng_state(torch.Generator().manual_seed(config.seed).get_state())
     kwargs = model_kwargs(config)
     model = create_model(config.model, **kwargs)
     he_init(model, torch.Generator().manual_seed(config.seed))
+    from .vgg import VGG16Features, load_vgg16
+
+    vgg = load_vgg16(config.vgg_weights, allow_random=config.allow_random_vgg, width=config.vgg_width, progress=info.is_main)
+    loss_fn = InpaintingLoss(VGG16Features(vgg, ("pool1", "pool2", "pool3")).to(device), LossWeights())
     if config.init_from and payload is None:
         init = read_checkpoint(config.init_from)
         if init["model"] != config.model or init["model_kwargs"] != kwargs:
@@ -234,10 +241,6 @@ def _run(config, info, device, on_step, problems) -> TrainResult:
     if info.distributed:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
-    from .vgg import VGG16Features, load_vgg16
-
-    vgg = load_vgg16(config.vgg_weights, allow_random=config.allow_random_vgg, width=config.vgg_width, progress=info.is_main)
-    loss_fn = InpaintingLoss(VGG16Features(vgg, ("pool1", "pool2", "pool3")).to(device), LossWeights())
     dataset = _dataset(config, problems)
     sampler = StepBatchSampler(config.batch_size, step, config.max_steps, info.rank, info.world_size)
     loader = torch.utils.data.DataLoader(

@@ -3,8 +3,7 @@
 ``PConvUNet``: encoder of partial convolutions 7x7/64, 5x5/128, 5x5/256, 3x3/512,
 then 3x3/512 (stride 2, ReLU, BatchNorm except on the first layer); decoder of
 nearest 2x upsampling of features *and* masks, concatenation with the encoder
-skip features and masks (per-channel masks), partial convolution 3x3, BatchNorm,
-LeakyReLU(0.2); the last layer sees the input image and mask and has neither
+skip features and masks, partial convolution 3x3, BatchNorm, LeakyReLU(0.2); the last layer sees the input image and mask and has neither
 BatchNorm nor activation. ``layer_size`` 8 at 512 px, 7 at 256 px.
 
 ``SimKUNet``: the same shape with plain convolutions and no BatchNorm; its input
@@ -13,6 +12,12 @@ images, 3 + 1 + 3k channels; ``k = 0`` is Sim-0.
 
 Both work on ImageNet-normalised images and return ``I_out`` ``(B, 3, H, W)``;
 H and W must be multiples of ``2 ** layer_size`` (see ``inpaint.fill`` for padding).
+
+Implementation note: a decoder layer's concatenated mask is per channel but made
+of two single-channel masks (upsampled and skip); the features are masked
+before the concatenation and the layer gets the share of valid channels per
+pixel, ``(c_up m_up + c_skip m_skip) / (c_up + c_skip)``, which yields exactly
+the per-channel ``sum(M)`` of eq. (1) without a ``(B, C, H, W)`` mask tensor.
 """
 from __future__ import annotations
 
@@ -83,7 +88,7 @@ class PConvUNet(nn.Module):
         self.dec_bn = nn.ModuleList()
         for i in reversed(range(layer_size)):
             out = chans[i] if i > 0 else in_channels
-            self.dec.append(PartialConv2d(chans[i + 1] + chans[i], out, 3, 1, 1, bias=i == 0, multi_channel=True, **f))
+            self.dec.append(PartialConv2d(chans[i + 1] + chans[i], out, 3, 1, 1, bias=i == 0, **f))
             self.dec_bn.append(nn.Identity() if i == 0 else nn.BatchNorm2d(out, **f))
         self.encoder_bn_frozen = False
         he_init(self)
@@ -105,24 +110,24 @@ class PConvUNet(nn.Module):
         """
         _check_input(image, self.in_channels, self.multiple, "image")
         _check_input(valid, 1, self.multiple, "valid mask")
-        h, m = image, valid.to(image.dtype)
-        skips = [(h, m)]
-        for i, (conv, bn) in enumerate(zip(self.enc, self.enc_bn)):
-            h, m = conv(h, m)
-            h = F.relu(bn(h))
-            skips.append((h, m))
-        h, m = skips.pop()
+        m = valid.to(image.dtype)
+        hm = image * m                       # features are kept pre-masked (X * M), computed once per level
+        skips = [(hm, m)]
+        for conv, bn in zip(self.enc, self.enc_bn):
+            h, m = conv(hm, m, premasked=True)
+            hm = F.relu(bn(h)) * m
+            skips.append((hm, m))
+        hm, m = skips.pop()
         for i, (conv, bn) in enumerate(zip(self.dec, self.dec_bn)):
-            skip_h, skip_m = skips.pop()
-            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+            skip_hm, skip_m = skips.pop()
+            c_up, c_skip = hm.shape[1], skip_hm.shape[1]
             m = F.interpolate(m, scale_factor=2.0, mode="nearest")
-            h = torch.cat([h, skip_h], 1)
-            m = torch.cat([m.expand(-1, h.shape[1] - skip_h.shape[1], -1, -1), skip_m.expand(-1, skip_h.shape[1], -1, -1)], 1)
-            h, m = conv(h, m)
-            m = m[:, :1]
-            if i < len(self.dec) - 1:
-                h = F.leaky_relu(bn(h), 0.2)
-        return h
+            # per-channel mask [m] * c_up + [skip_m] * c_skip, passed as its channel share (same sum(M))
+            share = (m.float() * c_up + skip_m.float() * c_skip) / (c_up + c_skip)   # float32 even under autocast
+            h, m = conv(torch.cat([F.interpolate(hm, scale_factor=2.0, mode="nearest"), skip_hm], 1), share, premasked=True)
+            if i == len(self.dec) - 1:
+                return h
+            hm = F.leaky_relu(bn(h), 0.2) * m
 
     def freeze_encoder_bn(self, frozen: bool = True) -> "PConvUNet":
         """Fine-tuning mode of the paper: the encoder's BatchNorm keeps its statistics and affine fixed."""

@@ -15,6 +15,10 @@ from .strokes import Drawing, read_ndjson
 from .categories import CATEGORIES
 from .formats import read_binary, read_sketchrnn
 from .generator import MaskConfig, MaskGenerator, MaskParams, hole_to_valid, render_mask, sample_mask_params
+from . import augment
+from .augment import AugmentConfig, AugmentParams, apply_augment, sample_augment_params
+from .targeted import TargetedGenerator
+from .sorting import sort_masks
 
 __version__ = "0.1.0"
 
@@ -50,4 +54,11 @@ __all__ = [
     "render_mask",
     "sample_mask_params",
     # augmentation, buckets, targeted (helper: buckets)
+    "AugmentConfig",
+    "AugmentParams",
+    "TargetedGenerator",
+    "apply_augment",
+    "augment",
+    "sample_augment_params",
+    "sort_masks",
 ]

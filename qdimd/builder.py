@@ -34,11 +34,13 @@ READ_BLOCK = 1 << 20  # rows per chunk when streaming temporary files into the s
 Row = tuple
 
 
-def expand_sources(sources: Sequence[PathLike], problems: ProblemLog) -> list[Path]:
+def expand_sources(sources: Sequence[PathLike], problems: ProblemLog, exclude: PathLike | None = None) -> list[Path]:
     """Files named by paths, folders (their stroke files, sorted) and globs, in the given order.
 
-    A name that matches nothing is noted in ``problems`` (strict mode raises).
+    A name that matches nothing is noted in ``problems`` (strict mode raises). ``exclude``
+    (the output store) is left out of folders and globs; named explicitly, it is read.
     """
+    skip = None if exclude is None else Path(exclude).absolute()
     files: list[Path] = []
     for source in sources:
         text = str(source)
@@ -46,9 +48,10 @@ def expand_sources(sources: Sequence[PathLike], problems: ProblemLog) -> list[Pa
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 problems.add(text, None, "the pattern matches no file")
-            files += [Path(m) for m in matches if Path(m).is_file()]
+            files += [Path(m) for m in matches if Path(m).is_file() and Path(m).absolute() != skip]
         elif Path(text).is_dir():
-            found = sorted(p for p in Path(text).rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+            found = sorted(p for p in Path(text).rglob("*")
+                           if p.is_file() and p.name.endswith(SUFFIXES) and p.absolute() != skip)
             if not found:
                 problems.add(text, None, f"folder holds no stroke files ({', '.join(SUFFIXES)})")
             files += found
@@ -230,17 +233,14 @@ def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: Pr
     out_path = Path(out_path)
     if not out_path.parent.is_dir():
         raise InputError(f"{out_path.parent}: output folder does not exist")
-    files = expand_sources(sources, problems)
+    files = expand_sources(sources, problems, exclude=out_path)
     folder = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
     writer = None
     try:
         writer = _ChunkWriter(folder)
         rows: list[Row] = []
         duplicates = pending = 0
-        for path in files:
-            if path.absolute() == out_path.absolute():
-                problems.add(str(path), None, "is the output store itself; skipped")
-                continue
+        for path in files:  # the output itself may be a source: it is replaced only at the end
             for row in iter_rows(path, problems, categories, recognized_only):
                 rows.append(row)
                 pending += 1

@@ -6,7 +6,7 @@ set, LaMa), ``0`` means black = missing (the original QD-IMD files).
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Literal, Union
 
@@ -64,7 +64,9 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     nothing under the final name.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # os.open with 0o666 honours the umask (mkstemp would leave the file at 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -24,7 +24,14 @@ from .buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, 
 from .errors import InputError, ProblemLog
 from .io import PathLike, atomic_write_bytes
 from .maskfiles import (
-    MaskSource, decide_hole_value, find_masks, iter_mask_grays, iter_progress, iter_source_bytes, write_csv_atomic,
+    MaskSource,
+    decide_hole_value,
+    find_masks,
+    frame_white_fraction,
+    iter_mask_grays,
+    iter_progress,
+    iter_source_bytes,
+    write_csv_atomic,
 )
 from .stats import format_readme, summarize
 
@@ -70,13 +77,17 @@ class _Measured:
     source: MaskSource
     shape: tuple[int, int]
     white_fraction: float
+    frame_white: float
     white_distance: int
     black_distance: int
 
 
 def _measure(source: MaskSource, gray: np.ndarray) -> _Measured:
     white = gray >= 128
-    return _Measured(source, gray.shape, float(np.count_nonzero(white)) / white.size, border_distance(white), border_distance(~white))
+    return _Measured(
+        source, gray.shape, float(np.count_nonzero(white)) / white.size, frame_white_fraction(white),
+        border_distance(white), border_distance(~white),
+    )
 
 
 def check_hole_value(hole_value: HoleValueArg) -> HoleValueArg:
@@ -97,18 +108,19 @@ def output_name(source: MaskSource) -> str:
 
 
 def _decide(measured: Sequence[_Measured], hole_value: HoleValueArg) -> tuple[dict[str, int], dict[str, str]]:
-    folders: dict[str, list[float]] = {}
+    folders: dict[str, list[_Measured]] = {}
     for m in measured:
-        folders.setdefault(m.source.folder, []).append(m.white_fraction)
+        folders.setdefault(m.source.folder, []).append(m)
     if hole_value != "auto":
         return {folder: int(hole_value) for folder in folders}, {}
     values, decided = {}, {}
-    for folder, fractions in folders.items():
-        value = decide_hole_value(fractions)
-        minority = sum((f < 0.5) if value == 255 else (f > 0.5) for f in fractions)
+    for folder, masks in folders.items():
+        value = decide_hole_value([m.frame_white for m in masks], [m.white_fraction for m in masks])
+        frame_valid = sum((m.frame_white < 0.5) if value == 255 else (m.frame_white > 0.5) for m in masks)
         values[folder] = value
         colour = "white (255)" if value == 255 else "black (0)"
-        decided[folder] = f"holes are {colour}: the minority colour in {minority} of {len(fractions)} masks"
+        decided[folder] = (f"holes are {colour}: the other colour fills most of the image frame in {frame_valid}"
+                           f" of {len(masks)} masks")
     return values, decided
 
 

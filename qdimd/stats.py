@@ -125,6 +125,9 @@ def _margin_from_config(folder: Path) -> int | None:
         if isinstance(config.get(key), int):
             return int(config[key])
     size = config.get("size")
+    for key in ("mask_config", "config"):  # qdimd generate / qdimd bucket nest the generator config
+        if size is None and isinstance(config.get(key), dict):
+            size = config[key].get("size")
     if isinstance(size, int):
         return default_margin(size, size)
     if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) for s in size):
@@ -140,6 +143,12 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
     if rows and not {"hole_ratio", "border_distance"} <= set(rows[0]):
         return None
     margin = margin if margin is not None else _margin_from_config(folder)
+    if margin is None and rows and "margin" not in rows[0] and rows[0].get("file") and ":" not in rows[0]["file"]:
+        try:  # the size of the first mask (header only)
+            with Image.open(folder / rows[0]["file"]) as first:
+                margin = default_margin(first.height, first.width)
+        except (OSError, ValueError):
+            pass
     ratios, buckets, groups = [], [], []
     for line, row in enumerate(rows, start=2):
         try:

@@ -279,7 +279,8 @@ def rdp(points: np.ndarray, epsilon: float) -> np.ndarray:
 
     Args:
         points: ``(n, 2)`` float.
-        epsilon: keep points farther than this from the simplified polyline.
+        epsilon: keep a point when it lies farther than this from the segment that would replace it
+            (distance to the segment, not the infinite line, so every dropped point stays within epsilon).
 
     Returns:
         ``(m, 2)`` subset of ``points`` (first and last always kept; ``m <= n``).

@@ -6,19 +6,22 @@ from 1,407 to 248 masks/s for (0.5, 0.6]) and nearly never yields the
 the border, almost all in bucket 1). Instead, each mask starts from Algorithm 1's
 record (:func:`qdimd.generator.sample_mask_params`) and is steered:
 
-* ``min_border_distance=m`` (``noborder``): the strokes' bounding box is fitted
-  into the inner box ``m`` px from every edge by shrinking the upscale and
-  translating (``MaskParams.upscale``/``offset``), and ``MaskParams.clip_box``
-  clears anything left outside, so the distance condition always holds.
+* ``min_border_distance=m`` (``noborder``): ``MaskParams.clip_box`` clears
+  everything outside the inner box ``m`` px from every edge, so the distance
+  condition always holds; for sparse targets (at most :data:`FIT_MAX_COVER` of
+  the box to cover) the strokes' bounding box is first fitted into the box by
+  shrinking the upscale and translating (``MaskParams.upscale``/``offset``), so
+  strokes are not cut; dense targets are cut flat at the box, like NVIDIA's.
 * The ratio is reached by scaling every stroke width by one factor ``k`` (the
-  ratio is monotone in ``k``). ``k`` is predicted from the strokes' lengths
-  with a coverage model, ``ratio = f * (1 - exp(-GAMMA * S(k) / A))`` where
-  ``S(k) = sum(L_s w_s k + pi (w_s k)^2 / 4)`` is the drawn area without
-  overlaps, ``A`` the area available and ``f`` its share of the image; after
-  each render the model is recalibrated on the measured ratio (a secant step
-  inside the bracket found so far). Strokes are added (from a stream derived
-  from ``(seed, index)``) while ``k`` would exceed :data:`K_MAX`, and dropped
-  while it would be below :data:`K_MIN`. Most masks take one or two renders.
+  ratio is monotone in ``k``), predicted with the coverage model of
+  :mod:`qdimd.coverage` (calibrated per generator on 32 fixed draws) and, after
+  each render, recalibrated on the measured ratio (a secant step inside the
+  bracket found so far). Strokes are added (drawn like Algorithm 1's, from the
+  mask's own generator) while ``k`` would exceed :data:`K_MAX`, and dropped
+  while it would be below :data:`K_MIN`. A noborder mask a little over ``hi``
+  has its clip box moved in by a few px instead of being rendered again. Each
+  mask aims at a point drawn inside its range, so ratios spread over it. Most
+  masks take one render, a few two.
 * ``max_border_distance=d`` (``border``): if the mask keeps more than ``d`` px
   from every edge, it is translated by whole pixels toward its nearest edge.
 * Every mask is verified (ratio in ``(lo, hi]`` and the distance condition)
@@ -29,55 +32,58 @@ record (:func:`qdimd.generator.sample_mask_params`) and is steered:
 
 Deviations from Algorithm 1 in targeted masks: widths leave ``U(5, 15)`` (they
 are scaled by ``k``), stroke counts leave ``N(4, 2)``, and ``noborder`` masks are
-shrunk to fit the inner box. Mask ``i`` is a pure function of (config, store,
-seed, range, border condition, i), and :func:`qdimd.generator.render_mask` of
-its record rebuilds it exactly.
+shrunk into, or cut at, the inner box. Mask ``i`` is a pure function of
+(config, store, seed, range, border condition, i), and
+:func:`qdimd.generator.render_mask` of its record rebuilds it exactly.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .augment import apply_augment
-from .buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_range, default_margin
-from .generator import MaskConfig, MaskParams, mask_rng, sample_mask_params, stroke_geometry
+from .buckets import DEFAULT_EDGES, GROUPS, bucket_range, default_margin
+from .coverage import (
+    Geometry,
+    area_terms,
+    coverage_y,
+    edge_margins,
+    fit_into_box,
+    geometry_of,
+    inset_clip_box,
+    join_geometry,
+    measured_gamma,
+    near_edge,
+    sample_extra_strokes,
+    truncate_geometry,
+    width_scale_for,
+)
+from .generator import MaskConfig, MaskParams, mask_rng, sample_mask_params
 from .render import apply_clip_box, create_canvas
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import StrokeStore
 
 GAMMA = 0.95
-"""Calibration of the coverage model (measured overlap of Quick, Draw! strokes at 256)."""
-K_MIN, K_MAX = 0.5, 4.5
+"""Starting calibration of the coverage model; each generator refines it on 32 fixed draws."""
+K_MIN, K_MAX = 0.5, 6.0
 """Width-scale range within which the stroke count is kept; outside it strokes are dropped or added."""
 MAX_STROKES = 64
 STEPS = 6
 """Model-guided renders per attempt before fresh strokes are drawn."""
 ATTEMPTS = 3
 FALLBACK_STEPS = 60
-
-
-@dataclass(frozen=True)
-class _Geometry:
-    """A record with its output-px polylines; ``lengths`` are inside the drawable area, ``widths`` as stored."""
-
-    params: MaskParams
-    points: np.ndarray  # (P, 2) float64
-    counts: np.ndarray  # (S,) int64
-    lengths: np.ndarray  # (S,) float64
-    widths: np.ndarray  # (S,) float64
-
-
-def _margins(hole: np.ndarray) -> tuple[int, int, int, int]:
-    """Empty rows/columns at the (top, left, bottom, right) edges (caller ensures a hole exists)."""
-    rows = np.flatnonzero(hole.any(axis=1))
-    cols = np.flatnonzero(hole.any(axis=0))
-    h, w = hole.shape
-    return int(rows[0]), int(cols[0]), int(h - 1 - rows[-1]), int(w - 1 - cols[-1])
+MAX_INSET = 0.1
+"""Noborder masks may have their clip box moved in by up to this share of its side to trim the ratio."""
+FIT_MAX_COVER = 0.7
+"""Noborder strokes are shrunk into the inner box only when at most this share of it is to be covered;
+denser targets (e.g. (0.4, 0.5] and (0.5, 0.6] at any size) keep Algorithm 1's placement, cut at the box."""
+AIM = (0.15, 0.85)
+"""Each mask aims at ``lo + u * (hi - lo)`` with ``u`` uniform in this range (drawn from the mask's
+generator), so ratios spread over the bucket (the edges are left out: aims there miss more often)."""
 
 
 class TargetedGenerator:
@@ -139,17 +145,18 @@ class TargetedGenerator:
         if len(self.pool) == 0:
             raise ValueError(f"Expected drawings in the pool, got none for split={config.split!r}")
         self.canvas = create_canvas(config.size, config.renderer)
-        self._starts = np.asarray(store.stroke_starts)
-        self._drawing_starts = np.asarray(store.drawing_starts)
-        self._points = np.asarray(store.points)
         if min_border_distance is None:
             self._clip = None
-            self._area_share = 1.0
+            self._box = (0, 0, h, w)
         else:
             m = int(min_border_distance)
-            self._clip = (m, m, h - m, w - m)
-            self._area_share = (h - 2 * m) * (w - 2 * m) / (h * w)
-        self._per_stroke = self._typical_stroke()
+            self._clip = self._box = (m, m, h - m, w - m)
+        self._size = float(h * w)
+        self._area = float((self._box[2] - self._box[0]) * (self._box[3] - self._box[1]))  # drawable px
+        self._share = self._area / self._size
+        self._fit = self._clip is not None and hi / self._share <= FIT_MAX_COVER
+        self._max_inset = int(MAX_INSET * min(self._box[2] - self._box[0], self._box[3] - self._box[1]))
+        self._per_stroke, self._gamma = self._calibrate()
 
     @classmethod
     def for_group(
@@ -177,6 +184,10 @@ class TargetedGenerator:
         """Mask ``index``: ``(H, W)`` bool, True = hole, verified to satisfy the target."""
         return self._solve(index)[1]
 
+    def generate_with_params(self, index: int) -> tuple[MaskParams, np.ndarray]:
+        """Both the record and the mask of ``index`` (one solve)."""
+        return self._solve(index)
+
     def batch(self, start: int, n: int) -> np.ndarray:
         """Masks ``start .. start + n - 1``: ``(n, H, W)`` bool."""
         if start < 0 or n < 0:
@@ -188,189 +199,141 @@ class TargetedGenerator:
         return out
 
     def accepts(self, hole: np.ndarray) -> bool:
-        """Whether a mask satisfies the ratio range and the distance condition."""
+        """Whether a mask satisfies the ratio range and the distance condition.
+
+        Equivalent to checking :func:`qdimd.buckets.hole_ratio` and :func:`qdimd.buckets.border_distance`
+        (a non-empty mask, as ``ratio > lo >= 0`` implies), but only the edge bands are scanned.
+        """
         lo, hi = self.ratio_range
         if not lo < np.count_nonzero(hole) / hole.size <= hi:
             return False
-        if self.min_border_distance is None and self.max_border_distance is None:
-            return True
-        distance = border_distance(hole)
-        if self.min_border_distance is not None and distance < self.min_border_distance:
+        if self.min_border_distance is not None and near_edge(hole, self.min_border_distance):
             return False
-        return self.max_border_distance is None or distance <= self.max_border_distance
+        return self.max_border_distance is None or near_edge(hole, self.max_border_distance + 1)
 
     # ------------------------------------------------------------------ internals
-    def _sample(self, index: int, stream: Sequence[int]) -> MaskParams:
+    def _sample(self, index: int, stream: Sequence[int]) -> tuple[MaskParams, float, np.random.Generator]:
+        """Algorithm 1's record from the stream ``(seed, index, *stream)``, the aim ``u`` drawn after it, and
+        the generator, which then draws any extra strokes."""
         rng = mask_rng(self.seed, index) if not stream else np.random.default_rng([self.seed, index, *stream])
-        return sample_mask_params(rng, self.config, self.store, self.pool, index, self.seed)
+        params = sample_mask_params(rng, self.config, self.store, self.pool, index, self.seed)
+        return params, float(AIM[0] + (AIM[1] - AIM[0]) * rng.random()), rng
 
-    def _fit_inner(self, params: MaskParams) -> MaskParams:
-        """Shrink and translate the strokes' bounding box into the clip box (noborder)."""
+    def _place(self, params: MaskParams) -> MaskParams:
+        """Noborder: the clip box, and for sparse targets the strokes fitted into it."""
         if self._clip is None:
             return params
-        h, w = self.config.size
-        top, left, bottom, right = self._clip
-        strokes = np.asarray(params.strokes, np.int64)
-        first, counts = self._starts[strokes], self._starts[strokes + 1] - self._starts[strokes]
-        gather = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
-        qd = self._points[gather]
-        lo_q, hi_q = qd.min(axis=0).astype(np.float64), qd.max(axis=0).astype(np.float64)  # x, y in 0..255
-        size = np.array([w, h], np.float64)
-        p0 = (lo_q + 0.5) * size / 256.0 - size / 2.0  # relative to the centre, before upscale
-        p1 = (hi_q + 0.5) * size / 256.0 - size / 2.0
-        inner = np.array([right - left, bottom - top], np.float64)
-        pad = np.minimum(0.5 * sum(params.widths) / len(params.widths) * params.upscale, inner / 8.0)
-        span = np.maximum(p1 - p0, 1e-9)
-        upscale = float(min(params.upscale, *((inner - 2 * pad) / span)))
-        centre = size / 2.0 + (p0 + p1) / 2.0 * upscale
-        half = (p1 - p0) / 2.0 * upscale
-        low = np.array([left, top], np.float64) + pad + half
-        high = np.array([right, bottom], np.float64) - pad - half
-        shift = np.clip(centre, low, np.maximum(low, high)) - centre
-        return dataclasses.replace(params, upscale=upscale, offset=(float(shift[1]), float(shift[0])), clip_box=self._clip)
+        if self._fit:
+            params = fit_into_box(params, self.config, self.store, self._clip)
+        return dataclasses.replace(params, clip_box=self._clip)
 
-    def _more_strokes(self, params: MaskParams, index: int, attempt: int, m: int) -> MaskParams:
-        """``m`` extra strokes drawn like Algorithm 1's (a uniform drawing, a uniform stroke in it, a uniform
-        width) from a stream derived from ``(seed, index)``, with ``params``' transform; only those strokes."""
-        rng = np.random.default_rng([self.seed, index, attempt, 1, len(params.strokes)])
-        u = rng.random(3 * m)
-        drawings = self.pool[(u[:m] * len(self.pool)).astype(np.int64)]
-        first = self._drawing_starts[drawings]
-        strokes = first + (u[m:2 * m] * (self._drawing_starts[drawings + 1] - first)).astype(np.int64)
-        c = self.config
-        widths = (c.width_min + (c.width_max - c.width_min) * u[2 * m:]) * (min(c.size) / c.reference_size)
-        return dataclasses.replace(
-            params, drawings=tuple(drawings.tolist()), strokes=tuple(strokes.tolist()), widths=tuple(widths.tolist())
-        )
+    def _geometry(self, params: MaskParams) -> Geometry:
+        return geometry_of(params, self.config, self.store, self._box)
 
-    def _geometry(self, params: MaskParams) -> _Geometry:
-        """Output-px polylines of ``params`` and each stroke's length inside the drawable area."""
-        points, counts, _, _ = stroke_geometry([params], self.config, self.store)
-        h, w = self.config.size
-        top, left, bottom, right = (0, 0, h, w) if self._clip is None else self._clip
-        mid = 0.5 * (points[1:] + points[:-1])
-        inside = (mid[:, 0] >= left) & (mid[:, 0] <= right) & (mid[:, 1] >= top) & (mid[:, 1] <= bottom)
-        seg = np.hypot(*np.diff(points, axis=0).T) * inside
-        ends = np.cumsum(counts)
-        cum = np.concatenate([[0.0], np.cumsum(seg)])
-        lengths = cum[ends - 1] - cum[ends - counts]
-        return _Geometry(params, points, counts, lengths, np.asarray(params.widths, np.float64))
-
-    def _extend(self, geo: _Geometry, index: int, attempt: int, m: int) -> _Geometry:
+    def _extend(self, geo: Geometry, rng: np.random.Generator, m: int) -> Geometry:
         """``geo`` plus ``m`` extra strokes (same transform; anything outside the clip box is cleared)."""
         m = min(m, MAX_STROKES - len(geo.params.strokes))
         if m <= 0:
             return geo
-        more = self._geometry(self._more_strokes(geo.params, index, attempt, m))
-        p, q = geo.params, more.params
-        params = dataclasses.replace(p, drawings=p.drawings + q.drawings, strokes=p.strokes + q.strokes, widths=p.widths + q.widths)
-        return _Geometry(
-            params, np.concatenate([geo.points, more.points]), np.concatenate([geo.counts, more.counts]),
-            np.concatenate([geo.lengths, more.lengths]), np.concatenate([geo.widths, more.widths]),
-        )
+        drawings, strokes, widths = sample_extra_strokes(rng, m, self.pool, self.store, self.config)
+        more = dataclasses.replace(geo.params, drawings=drawings, strokes=strokes, widths=widths)
+        return join_geometry(geo, self._geometry(more))
 
-    @staticmethod
-    def _truncate(geo: _Geometry, keep: int) -> _Geometry:
-        p = geo.params
-        params = dataclasses.replace(p, drawings=p.drawings[:keep], strokes=p.strokes[:keep], widths=p.widths[:keep])
-        n_points = int(geo.counts[:keep].sum())
-        return _Geometry(params, geo.points[:n_points], geo.counts[:keep], geo.lengths[:keep], geo.widths[:keep])
-
-    def _typical_stroke(self) -> tuple[float, float]:
-        """Mean ``(a, b)`` area terms of one stroke (see :meth:`_area_terms`), from 32 fixed draws."""
-        terms = []
-        for i in range(32):
-            rng = np.random.default_rng([0, i, 0x7A59])  # fixed: depends on (config, store) only
-            params = sample_mask_params(rng, self.config, self.store, self.pool, i, 0)
-            geo = self._geometry(self._fit_inner(params))
-            terms.append(np.array(self._area_terms(geo)) / len(params.strokes))
-        a, b = np.mean(terms, axis=0)
-        return float(a), float(b)
-
-    def _prior_extra(self, n: int, gamma: float, y_target: float) -> int:
-        """Extra strokes that typical strokes would need to reach ``y_target`` at a width scale of ``K_MAX``."""
+    def _prior_extra(self, n: int, gamma: float, y: float) -> int:
+        """Extra strokes that typical strokes would need to reach ``y`` at a width scale of ``0.8 K_MAX``."""
         a, b = self._per_stroke
-        h, w = self.config.size
-        area = y_target * h * w * self._area_share / gamma
-        k = 0.8 * K_MAX  # aim below K_MAX so that a second geometry pass is rarely needed
-        per_stroke = a * k * k + b * k
-        return max(0, min(MAX_STROKES, int(math.ceil(area / per_stroke))) - n)
+        k = 0.8 * K_MAX  # below K_MAX, so that a second geometry pass is rarely needed
+        return max(0, min(MAX_STROKES, int(math.ceil(y * self._area / gamma / (a * k * k + b * k)))) - n)
+
+    def _calibrate(self) -> tuple[tuple[float, float], float]:
+        """Per-stroke area terms and the coverage model's ``gamma`` for this target, from 32 fixed draws.
+
+        The draws depend only on (config, store), never on the seed, so the calibration is part of
+        the generator's definition: mask ``i`` stays a pure function of its arguments.
+        """
+        draws, terms = [], []
+        for i in range(32):
+            rng = np.random.default_rng([0, i, 0x7A59])
+            geo = self._geometry(self._place(sample_mask_params(rng, self.config, self.store, self.pool, i, 0)))
+            draws.append((geo, rng))
+            terms.append(np.array(area_terms(geo)) / len(geo.params.strokes))
+        self._per_stroke = tuple(float(v) for v in np.mean(terms, axis=0))
+        lo, hi = self.ratio_range
+        y = coverage_y(0.5 * (lo + hi), self._share)
+        gammas = []
+        for geo, rng in draws:
+            geo = self._extend(geo, rng, self._prior_extra(len(geo.params.strokes), GAMMA, y))
+            a, b = area_terms(geo)
+            k = width_scale_for(a, b, GAMMA, y, self._area)
+            ratio = np.count_nonzero(self._render(geo, k)) / self._size
+            gammas.append(measured_gamma(ratio, self._share, a, b, k, self._area))
+        gammas = [g for g in gammas if g is not None]
+        return self._per_stroke, float(np.median(gammas)) if gammas else GAMMA
 
     @staticmethod
-    def _area_terms(geo: _Geometry) -> tuple[float, float]:
-        """Drawn area without overlaps ``S(k) = a k^2 + b k`` in px."""
-        drawn = geo.widths * geo.params.upscale
-        return float(np.sum(np.pi * drawn**2 / 4.0)), float(np.dot(geo.lengths, drawn))
+    def _record(geo: Geometry, k: float) -> MaskParams:
+        """The record of ``geo`` with every width scaled by ``k``."""
+        return dataclasses.replace(geo.params, widths=tuple((geo.widths * k).tolist()))
 
-    def _target_y(self) -> tuple[float, float, float]:
-        lo, hi = self.ratio_range
-        f = self._area_share
-        y = lambda r: -math.log(max(1e-6, 1.0 - min(r / f, 0.995)))  # noqa: E731
-        return y(lo), y(hi), 0.5 * (y(lo) + y(hi))
-
-    def _k_for(self, a: float, b: float, gamma: float, y_target: float) -> float:
-        h, w = self.config.size
-        area = y_target * h * w * self._area_share / gamma
-        if a <= 0:
-            return area / b if b > 0 else 1.0
-        return (-b + math.sqrt(b * b + 4.0 * a * area)) / (2.0 * a)
-
-    def _render(self, geo: _Geometry, k: float) -> tuple[MaskParams, np.ndarray]:
-        """Render with widths scaled by ``k`` exactly as :func:`qdimd.generator.render_mask` renders the record."""
-        stored = geo.widths * k
-        trial = dataclasses.replace(geo.params, widths=tuple(stored.tolist()))
-        hole = self.canvas.draw(geo.points, geo.counts, stored * trial.upscale) != 0
-        if trial.augment is not None:
-            hole = apply_augment(hole, trial.augment)
-        return trial, apply_clip_box(hole, trial.clip_box)
+    def _render(self, geo: Geometry, k: float) -> np.ndarray:
+        """Render with widths scaled by ``k`` exactly as :func:`qdimd.generator.render_mask` renders
+        :meth:`_record` ``(geo, k)``: the same drawn widths, then augmentation, then the clip box."""
+        hole = self.canvas.draw(geo.points, geo.counts, (geo.widths * k) * geo.params.upscale) != 0
+        if geo.params.augment is not None:
+            hole = apply_augment(hole, geo.params.augment)
+        return apply_clip_box(hole, geo.params.clip_box)
 
     def _fix_border(self, params: MaskParams, hole: np.ndarray) -> tuple[MaskParams, np.ndarray]:
         """Translate by whole px toward the nearest edge so that some hole lies within ``max_border_distance``."""
         limit = self.max_border_distance
-        if not hole.any():
+        if near_edge(hole, limit + 1) or not hole.any():
             return params, hole
-        margins = _margins(hole)
+        margins = edge_margins(hole)
         side = int(np.argmin(margins))
         step = margins[side] - limit
-        if step <= 0:
-            return params, hole
         dy, dx = params.offset
         dy, dx = {0: (dy - step, dx), 1: (dy, dx - step), 2: (dy + step, dx), 3: (dy, dx + step)}[side]
-        return self._render(self._geometry(dataclasses.replace(params, offset=(float(dy), float(dx)))), 1.0)
+        geo = self._geometry(dataclasses.replace(params, offset=(float(dy), float(dx))))
+        return self._record(geo, 1.0), self._render(geo, 1.0)
 
-    def _steer(self, params: MaskParams, index: int, attempt: int, steps: int, gamma: float) -> tuple[MaskParams, np.ndarray] | None:
+    def _steer(self, params: MaskParams, aim: float, rng: np.random.Generator, steps: int,
+               gamma: float) -> tuple[MaskParams, np.ndarray] | None:
+        """Reach the target from one record: stroke count, then model-guided renders (see the module doc)."""
         lo, hi = self.ratio_range
-        y_lo, y_hi, y_mid = self._target_y()
-        params = self._fit_inner(params)
-        m = self._prior_extra(len(params.strokes), gamma, y_mid)
+        y = coverage_y(lo + aim * (hi - lo), self._share)
+        params = self._place(params)
+        m = self._prior_extra(len(params.strokes), gamma, y)
         if m > 0:
-            more = self._more_strokes(params, index, attempt, m)
-            params = dataclasses.replace(
-                params, drawings=params.drawings + more.drawings, strokes=params.strokes + more.strokes,
-                widths=params.widths + more.widths,
-            )
+            drawings, strokes, widths = sample_extra_strokes(rng, m, self.pool, self.store, self.config)
+            params = dataclasses.replace(params, drawings=params.drawings + drawings, strokes=params.strokes + strokes,
+                                         widths=params.widths + widths)
         geo = self._geometry(params)
-        a, b = self._area_terms(geo)
-        k = self._k_for(a, b, gamma, y_mid)
+        a, b = area_terms(geo)
+        k = width_scale_for(a, b, gamma, y, self._area)
         for _ in range(3):
             if k <= 1.25 * K_MAX or len(geo.params.strokes) >= MAX_STROKES:
                 break
             # at a fixed width scale the drawn area grows about linearly with the stroke count
-            n = len(geo.params.strokes)
             factor = (a * k * k + b * k) / (a * K_MAX * K_MAX + b * K_MAX)
-            geo = self._extend(geo, index, attempt, max(1, int(math.ceil(n * (1.1 * factor - 1.0)))))
-            a, b = self._area_terms(geo)
-            k = self._k_for(a, b, gamma, y_mid)
+            geo = self._extend(geo, rng, max(1, int(math.ceil(len(geo.params.strokes) * (1.1 * factor - 1.0)))))
+            a, b = area_terms(geo)
+            k = width_scale_for(a, b, gamma, y, self._area)
         while k < K_MIN and len(geo.params.strokes) > 1:
-            geo = self._truncate(geo, len(geo.params.strokes) - 1)
-            a, b = self._area_terms(geo)
-            k = self._k_for(a, b, gamma, y_mid)
+            geo = truncate_geometry(geo, len(geo.params.strokes) - 1)
+            a, b = area_terms(geo)
+            k = width_scale_for(a, b, gamma, y, self._area)
         below, above = 0.0, math.inf  # bracket: ratio(below) <= lo, ratio(above) > hi
-        size = float(np.prod(self.config.size))
         for _ in range(steps):
-            trial, hole = self._render(geo, k)
-            ratio = np.count_nonzero(hole) / size
+            hole = self._render(geo, k)
+            ratio = np.count_nonzero(hole) / self._size
+            trial = None
+            if ratio > hi and self._clip is not None:
+                clip = inset_clip_box(hole, self._clip, lo, hi, self._max_inset)
+                if clip is not None:  # trim a small overshoot without rendering again
+                    trial, hole = dataclasses.replace(self._record(geo, k), clip_box=clip), apply_clip_box(hole, clip)
+                    ratio = np.count_nonzero(hole) / self._size
             if lo < ratio <= hi:
+                trial = self._record(geo, k) if trial is None else trial
                 if self.max_border_distance is not None:
                     trial, hole = self._fix_border(trial, hole)
                 return (trial, hole) if self.accepts(hole) else None
@@ -378,13 +341,11 @@ class TargetedGenerator:
                 below = max(below, k)
             else:
                 above = min(above, k)
-            r_in = min(ratio / self._area_share, 0.995)
-            if r_in <= 0:
+            if ratio <= 0:
                 guess = 4.0 * k
-            else:  # recalibrate the coverage model on this render (a secant step in its space)
-                drawn_share = (a * k * k + b * k) / (size * self._area_share)
-                gamma = -math.log(1.0 - r_in) / max(drawn_share, 1e-12)
-                guess = self._k_for(a, b, gamma, y_mid)
+            else:  # recalibrate the model on this render: a secant step in its space
+                gamma = measured_gamma(min(ratio, 0.995 * self._share), self._share, a, b, k, self._area) or gamma
+                guess = width_scale_for(a, b, gamma, y, self._area)
             if not below < guess < above:
                 guess = 2.0 * below if math.isinf(above) else 0.5 * (below + above)
             k = guess
@@ -394,12 +355,13 @@ class TargetedGenerator:
         if index < 0:
             raise ValueError(f"Expected index >= 0, got {index}")
         for attempt in range(ATTEMPTS):
-            params = self._sample(index, () if attempt == 0 else (attempt,))
-            found = self._steer(params, index, attempt, STEPS, GAMMA)
+            params, aim, rng = self._sample(index, () if attempt == 0 else (attempt,))
+            found = self._steer(params, aim, rng, STEPS, self._gamma)
             if found is not None:
                 return found
-        params = dataclasses.replace(self._sample(index, ()), augment=None)
-        found = self._steer(params, index, ATTEMPTS, FALLBACK_STEPS, GAMMA)
+        # last resort: no augmentation, aim at the middle, bracketing search with many steps
+        params, _, rng = self._sample(index, ())
+        found = self._steer(dataclasses.replace(params, augment=None), 0.5, rng, FALLBACK_STEPS, self._gamma)
         if found is None:
             raise RuntimeError(
                 f"Could not make mask {index} with a hole ratio in ({self.ratio_range[0]}, {self.ratio_range[1]}] and"

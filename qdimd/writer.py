@@ -33,7 +33,6 @@ import orjson
 from .buckets import border_distance
 from .errors import InputError
 from .generator import MaskConfig, MaskGenerator
-from .io import atomic_write_bytes
 from .layout import FORMATS, LAYOUTS, Task, encode_png, mask_stem, pack_tar, plan_tasks, shard_name
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
@@ -153,7 +152,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     out.mkdir(parents=True, exist_ok=True)
     (out / PARTS_DIR).mkdir(exist_ok=True)
     if not config_path.is_file():
-        atomic_write_bytes(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        write_file_atomic(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     (first, stop), tasks = plan_tasks(spec.n, fmt, spec.shard_size, part)
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")
     names = {file_of(spec, i).split(":")[0] for t in tasks for i in range(t.first, t.stop)}
@@ -206,8 +205,13 @@ def _worker_generator(config: MaskConfig, store_path: str, seed: int) -> MaskGen
     return MaskGenerator(config, StrokeStore.load(store_path), seed)
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Atomic write through ``.NAME.PID.tmp`` (cheaper than mkstemp; names never collide across processes)."""
+def write_file_atomic(path, data: bytes) -> None:
+    """Atomic write through ``.NAME.PID.tmp``, then rename.
+
+    Cheaper than :func:`qdimd.io.atomic_write_bytes` (no mkstemp), names never collide across
+    processes, and the file gets the usual umask permissions (mkstemp's are 0600).
+    """
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -237,10 +241,10 @@ def run_task(spec: WriteSpec, task: Task) -> int:
             if spec.format == "tar":
                 members.append((file.split(":")[1], encode_png(hole, spec.hole_value)))
             elif not (spec.resume and (out / file).exists()):
-                _write_file(out / file, encode_png(hole, spec.hole_value))
+                write_file_atomic(out / file, encode_png(hole, spec.hole_value))
     if spec.format == "tar":
-        _write_file(out / shard_name(task.shard), pack_tar(members))
-    atomic_write_bytes(out / PARTS_DIR / task.part_name, rows.getvalue().encode())
+        write_file_atomic(out / shard_name(task.shard), pack_tar(members))
+    write_file_atomic(out / PARTS_DIR / task.part_name, rows.getvalue().encode())
     return task.stop - task.first
 
 
@@ -259,13 +263,21 @@ def execute(run: Run, workers: int = 1) -> Iterator[int]:
     else:
         import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(min(workers, len(tasks)), initializer=_ignore_sigint) as pool:
             try:
                 yield from pool.imap_unordered(functools.partial(run_task, run.spec), tasks)
             except BaseException:
                 pool.terminate()
                 raise
     merge_manifest(run)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which terminates the pool (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def merge_manifest(run: Run) -> None:
@@ -288,7 +300,7 @@ def merge_manifest(run: Run) -> None:
     if missing:
         raise InputError(f"{out}: manifest rows missing for {len(missing)} masks (first {missing[0]}); run again with --resume")
     header = ",".join(MANIFEST_COLUMNS) + "\n"
-    atomic_write_bytes(run.manifest, (header + "".join(rows[i] for i in range(run.first, run.stop))).encode())
+    write_file_atomic(run.manifest, (header + "".join(rows[i] for i in range(run.first, run.stop))).encode())
     for task in all_tasks:
         (parts_dir / task.part_name).unlink(missing_ok=True)
     try:
@@ -322,4 +334,4 @@ def write_masks(out, config: MaskConfig = MaskConfig(), store=None, *, n: int, s
 
 
 __all__ = ["MANIFEST_COLUMNS", "Run", "WriteSpec", "execute", "file_of", "merge_manifest", "prepare_run", "run_task",
-           "write_masks"]
+           "write_file_atomic", "write_masks"]

@@ -15,7 +15,7 @@ from PIL import Image
 
 from cli.inpaint_main import main
 from inpaint.evalsplit import pair_images, read_split
-from inpaint.evaluate import PER_IMAGE, EvalConfig, evaluate, plan_evaluation, run_evaluation
+from inpaint.evaluate import PER_IMAGE, EvalConfig, evaluate_methods, plan_evaluation, run_evaluation
 from inpaint.methods import fill_identity, parse_method
 from inpaint.report import write_report
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
@@ -47,11 +47,11 @@ def draw_hole(rng: np.random.Generator, size: tuple[int, int], bucket: int, grou
             return hole
 
 
-def make_split(root: Path, per_group: int = 2, seed: int = 0, size=SIZE, manifest: bool = True) -> Path:
-    """A `qdimd bucket` layout (``<bucket>/<group>/*.png``, white holes, manifest.csv) for all 12 groups."""
+def make_split(root: Path, per_group: int = 2, seed: int = 0, size=SIZE, manifest: bool = True, buckets=range(1, 7)) -> Path:
+    """A `qdimd bucket` layout (``<bucket>/<group>/*.png``, white holes, manifest.csv), both groups of ``buckets``."""
     rng = np.random.default_rng(seed)
     rows = []
-    for b in range(1, 7):
+    for b in buckets:
         for g in GROUPS:
             (root / str(b) / g).mkdir(parents=True, exist_ok=True)
             for i in range(per_group):
@@ -78,7 +78,7 @@ def baseline(split, photo_dir, tmp_path_factory):
     """Telea, NS and the identity floor on the 24 real photos, 3 per group, no Inception score."""
     out = tmp_path_factory.mktemp("report")
     config = EvalConfig(str(photo_dir), str(split), ("telea", "ns", "identity"), str(out), iscore=False)
-    evaluate(config)
+    evaluate_methods(config)
     return config, out
 
 
@@ -204,22 +204,32 @@ def test_folder_without_manifest_is_measured(tmp_path, photo_dir):
     assert not from_manifest and len(problems) == 1
     assert sorted((e.bucket, e.group) for e in entries) == sorted((b, g) for b in range(1, 7) for g in GROUPS)
     out = tmp_path / "out"
-    evaluate(EvalConfig(str(photo_dir), str(flat), ("identity",), str(out), iscore=False, size=(64, 64)))
+    evaluate_methods(EvalConfig(str(photo_dir), str(flat), ("identity",), str(out), iscore=False, size=(64, 64)))
     assert {r["bucket"] for r in read_results(out)} <= {str(b) for b in range(1, 7)}
     assert np.asarray(Image.open(out / "grid_1.png")).shape[0] % 64 == 0
 
 
-def test_tiny_random_inception_score(split, photo_dir, tmp_path):
-    config = EvalConfig(str(photo_dir), str(split), ("telea", "identity"), str(tmp_path / "r"), limit=2,
+def test_tiny_random_inception_score_and_resume(photo_dir, tmp_path):
+    split = make_split(tmp_path / "s", per_group=2, buckets=(2, 5))
+    config = EvalConfig(str(photo_dir), str(split), ("telea", "identity"), str(tmp_path / "r"),
                         allow_random_inception=True, inception_width=1 / 16, is_splits=1)
     with pytest.warns(UserWarning, match="randomly initialised Inception"):
-        evaluate(config)
-    rows = read_results(tmp_path / "r")
-    assert len(rows) == 24 and all(1.0 <= float(r["iscore"]) <= 2.0 + 1e-9 for r in rows)  # 1 split of 2 images
+        evaluate_methods(config)
+    out = tmp_path / "r"
+    rows = read_results(out)
+    assert len(rows) == 8 and all(1.0 <= float(r["iscore"]) <= 2.0 + 1e-9 for r in rows)  # 1 split of 2 images
     assert all(float(r["iscore_std"]) == 0.0 for r in rows)
-    assert "| IS ↑ | telea |" in (tmp_path / "r" / "report.md").read_text()
-    probs = np.fromfile(tmp_path / "r" / "inception_probs.f32", np.float32).reshape(-1, 1000)
-    assert probs.shape == (48, 1000) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert "| IS ↑ | telea |" in (out / "report.md").read_text()
+    probs = np.fromfile(out / "inception_probs.f32", np.float32).reshape(-1, 1000)
+    assert probs.shape == (16, 1000) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    # kill after the probabilities of the last pair were written but before its rows: resume recomputes it
+    before = (out / "results.csv").read_bytes()
+    lines = (out / PER_IMAGE).read_text().splitlines(keepends=True)
+    (out / PER_IMAGE).write_text("".join(lines[:-2]) + lines[-2][:10])
+    with pytest.warns(UserWarning):
+        evaluate_methods(config)
+    assert (out / "results.csv").read_bytes() == before
+    assert (out / "inception_probs.f32").stat().st_size == 16 * 1000 * 4
 
 
 def test_identity_fill_is_mean_of_known():
@@ -306,7 +316,7 @@ def test_parse_method_labels(tmp_path):
     assert parse_method(f"mine=sim0:{ckpt}").label == "mine"
 
 
-def test_model_methods_end_to_end(split, photo_dir, tmp_path, monkeypatch):
+def test_model_methods_end_to_end(photo_dir, tmp_path, monkeypatch):
     """pconv, sim0 and simk (two-step retrieval, random tiny networks) run through eval; Sim-K's grid shows the retrieved image."""
     from inpaint.checkpoint import save_checkpoint
     from inpaint.database import build_database
@@ -315,6 +325,7 @@ def test_model_methods_end_to_end(split, photo_dir, tmp_path, monkeypatch):
     from inpaint.models import create_model
     from inpaint.vgg import load_vgg16
 
+    split = make_split(tmp_path / "s", per_group=1, buckets=(3,))
     ckpts = {}
     for name, kwargs in (("pconv", {"image_size": 128, "width": 1 / 16}), ("sim0", {"image_size": 128, "width": 1 / 16}),
                          ("sim1", {"image_size": 128, "width": 1 / 16})):
@@ -332,8 +343,32 @@ def test_model_methods_end_to_end(split, photo_dir, tmp_path, monkeypatch):
         methods = (f"pconv:{ckpts['pconv']}", f"sim0:{ckpts['sim0']}", f"simk:{ckpts['sim1']}:{tmp_path / 'db'}:{ckpts['pconv']}")
         config = EvalConfig(str(photo_dir), str(split), methods, str(tmp_path / "r"), limit=1, iscore=False,
                             allow_random_vgg=True)
-        evaluate(config)
+        evaluate_methods(config)
     rows = read_results(tmp_path / "r")
-    assert {r["method"] for r in rows} == {"pconv:pconv", "sim0:sim0", "simk:sim1"} and len(rows) == 36
-    grid = np.asarray(Image.open(tmp_path / "r" / "grid_1.png"))
+    assert {r["method"] for r in rows} == {"pconv:pconv", "sim0:sim0", "simk:sim1"} and len(rows) == 6
+    grid = np.asarray(Image.open(tmp_path / "r" / "grid_3.png"))
     assert grid.shape[1] == 6 * 128  # original, masked, pconv, sim0, simk, simk retrieved
+
+
+def test_report_cells_format_infinite_psnr():
+    from inpaint.report import format_cell
+
+    assert format_cell(float("inf"), 0.0, "psnr") == "inf"
+    assert format_cell(20.0, 1.23456, "psnr") == "20.00 ± 1.23"
+    assert format_cell(0.9, 0.01, "ssim") == "0.9000 ± 0.0100"
+
+
+def test_split_config_json_polarity_and_edges(split, photo_dir, tmp_path):
+    black = tmp_path / "black"
+    shutil.copytree(split, black)
+    for p in black.rglob("*.png"):
+        Image.fromarray(255 - np.asarray(Image.open(p))).save(p)
+    (black / "config.json").write_text('{"hole_value": 0, "border_margin": 12}')
+    runs = {}
+    for name, root in (("white", split), ("black", black)):
+        evaluate_methods(EvalConfig(str(photo_dir), str(root), ("identity",), str(tmp_path / name), limit=1, iscore=False))
+        runs[name] = (tmp_path / name / PER_IMAGE).read_text()
+    assert runs["white"] == runs["black"]
+    (black / "config.json").write_text('{"edges": [0.0, 0.5, 1.0]}')
+    with pytest.raises(InputError, match="custom bucket edges"):
+        read_split(black)

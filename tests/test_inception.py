@@ -109,10 +109,13 @@ def test_hub_cache_is_used(tiny_weights, tmp_path, monkeypatch):
     assert isinstance(load_inception(width=TINY), Inception3)
 
 
-def test_random_weights_warn():
+def test_random_weights_warn_and_repeat():
     with pytest.warns(UserWarning, match="randomly initialised Inception"):
         model = load_inception(allow_random=True, width=TINY)
     assert not model.training
+    with pytest.warns(UserWarning):
+        again = load_inception(allow_random=True, width=TINY)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
 def test_transform_input_as_torchvision():

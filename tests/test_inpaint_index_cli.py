@@ -51,8 +51,11 @@ def test_index_query_and_append(photos, tmp_path):
     result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", *TINY)
     assert result.exit_code == 0, result.output
     assert "9 images" in result.output and ImageDB.load(out).topk.shape == (9, 3)
-    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", *TINY)
-    assert result.exit_code == 0 and "9 images" in result.output
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", "--vgg-width", "0.0625")
+    assert result.exit_code == 0 and "9 images" in result.output, "stored --size 64 is kept"
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", "--vgg-width", "0.0625",
+                  "--size", "96")
+    assert result.exit_code == 1 and "cannot append" in result.output
 
 
 def test_index_with_weights_file_and_bad_image(photos, tmp_path):

@@ -32,12 +32,12 @@ def _brute(vectors, queries, k, exclude=None, dup=None):
     return np.argsort(-sims, axis=1, kind="stable")[:, :k], np.sort(sims, axis=1)[:, ::-1][:, :k]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 300), q=st.sampled_from([1, 3, 9]), k=st.integers(1, 12), chunk=st.sampled_from([7, 64, 1000]),
-       seed=st.integers(0, 2**16))
-def test_exact_matches_brute_force(n, q, k, chunk, seed):
+       dtype=st.sampled_from([np.float16, np.float32]), seed=st.integers(0, 2**16))
+def test_exact_matches_brute_force(n, q, k, chunk, dtype, seed):
     rng = np.random.default_rng(seed)
-    vectors, queries = _unit(rng, n, 16, np.float32), _unit(rng, q, 16, np.float32)
+    vectors, queries = _unit(rng, n, 16, dtype), _unit(rng, q, 16, np.float32)
     exclude = [set(rng.choice(n, size=min(n, 2), replace=False).tolist()) for _ in range(q)]
     sims, ids = search_exact(vectors, queries, k, exclude=exclude, chunk_rows=chunk)
     want_ids, want_sims = _brute(vectors, queries, k, exclude)
@@ -46,6 +46,10 @@ def test_exact_matches_brute_force(n, q, k, chunk, seed):
     assert (ids[:, found:] == -1).all() and np.isneginf(sims[:, found:]).all()
     for qi in range(q):
         assert not set(ids[qi, :found]) & exclude[qi]
+    # Near-duplicate exclusion equals brute force with the same threshold.
+    sims, ids = search_exact(vectors, queries, k, dup_threshold=0.3, chunk_rows=chunk)
+    _, want_sims = _brute(vectors, queries, k, dup=0.3)
+    np.testing.assert_allclose(np.where(np.isneginf(want_sims), -9, want_sims), np.where(np.isneginf(sims), -9, sims), atol=1e-5)
 
 
 def test_float16_memmap_single_query(tmp_path):

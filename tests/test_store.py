@@ -204,6 +204,19 @@ def test_build_reports_bad_sources_and_refuses_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["x.qds"]
 
 
+def test_rebuild_into_a_source_and_folder_excludes_the_output(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SIMPLIFIED, folder / "a.ndjson")
+    out = folder / "a.qds"
+    build_store([folder], out, problems=ProblemLog(strict=True))
+    first = out.read_bytes()
+    build_store([folder], out, problems=ProblemLog(strict=True))  # the old a.qds is not read again
+    assert out.read_bytes() == first
+    counts = build_store([out, RAW], out, problems=ProblemLog(strict=True))  # named: read, then replaced
+    assert counts["duplicates"] == 3 and StrokeStore.load(out).n_drawings == 5
+
+
 def test_interrupted_build_leaves_nothing(tmp_path, bundled):
     def interrupt(n):
         raise KeyboardInterrupt

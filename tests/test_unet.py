@@ -97,3 +97,29 @@ def test_input_size_checked():
     model = PConvUNet(layer_size=5, width=0.125)
     with pytest.raises(ValueError, match="multiples of 32"):
         model(torch.zeros(1, 3, 40, 64), torch.ones(1, 1, 40, 64))
+
+
+def test_decoder_channel_share_equals_per_channel_masks():
+    """The decoder's mask shortcut gives exactly eq. (1) with the concatenated per-channel masks."""
+    from inpaint.pconv import partial_conv2d
+
+    model = PConvUNet(layer_size=4, width=0.125).double().eval()
+    x, valid, _ = _inputs(32)
+    x, valid = x.double(), valid.double()
+    with torch.no_grad():
+        h, m = x, valid
+        skips = [(h, m)]
+        for conv, bn in zip(model.enc, model.enc_bn):
+            h, m = conv(h, m)
+            h = torch.relu(bn(h))
+            skips.append((h, m))
+        h, m = skips.pop()
+        for i, (conv, bn) in enumerate(zip(model.dec, model.dec_bn)):
+            sh, sm = skips.pop()
+            h = torch.nn.functional.interpolate(h, scale_factor=2.0)
+            m = torch.nn.functional.interpolate(m[:, :1], scale_factor=2.0)
+            full = torch.cat([m.expand(-1, h.shape[1], -1, -1), sm[:, :1].expand(-1, sh.shape[1], -1, -1)], 1)
+            h, m = partial_conv2d(torch.cat([h, sh], 1), full, conv.weight, conv.bias, 1, 1, 1, multi_channel=True)
+            if i < len(model.dec) - 1:
+                h = torch.nn.functional.leaky_relu(bn(h), 0.2)
+        torch.testing.assert_close(model(x, valid), h, rtol=1e-9, atol=1e-9)

@@ -1,0 +1,129 @@
+"""``inpaint eval`` throughput on CPU, and the share of the metrics in a PConv evaluation.
+
+Run: ``python -m benchmarks.bench_eval [--quick]``. Measured side by side in one run:
+
+- end-to-end evaluation throughput (images/s: image load and resize, mask load,
+  fill, L1/PSNR/SSIM, incremental rows; no Inception score; the first image,
+  which also loads the checkpoint, is left out) for Telea and for a
+  full-size ``pconv256`` (25.8 M parameters) with random weights (the weights do
+  not change the cost) at 256x256, on real photos (Kodak24 from ../shared when
+  present, else the test photos) under QD-IMD masks from ``qdimd.MaskGenerator``;
+- per image at 256: the metrics (L1 + PSNR + SSIM) versus one PConv forward
+  (:func:`inpaint.fill.fill_image`), target metrics < 20% of the forward;
+- the Inception-v3 forward per image at 299 (random full-size weights), the
+  extra cost of the Inception score.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "data" / "images" / "kodak24"
+SIZE = 256
+
+
+def _photos() -> Path:
+    return KODAK if KODAK.is_dir() else ROOT / "tests" / "data" / "photos"
+
+
+def _split(root: Path, n: int) -> Path:
+    """``n`` QD-IMD masks at 256 sorted into their measured buckets, in the ``qdimd bucket`` layout."""
+    from inpaint.evalsplit import measure_mask
+    from qdimd.generator import MaskConfig, MaskGenerator
+
+    gen = MaskGenerator(MaskConfig(size=(SIZE, SIZE)), seed=0)
+    rows, i = [], 0
+    while len(rows) < n:
+        hole = gen.generate(i)
+        entry = measure_mask(hole, f"{i:05d}.png", 255)
+        i += 1
+        if entry.bucket:
+            rel = f"{entry.bucket}/{entry.group}/{i:05d}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(hole.astype(np.uint8) * 255).save(root / rel)
+            rows.append({"file": rel, "bucket": entry.bucket, "group": entry.group})
+    with open(root / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["file", "bucket", "group"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def _throughput(photos: Path, split: Path, method: str, out: Path) -> tuple[float, int]:
+    from inpaint.evaluate import EvalConfig, plan_evaluation, run_evaluation
+
+    plan = plan_evaluation(EvalConfig(str(photos), str(split), (method,), str(out), iscore=False, size=(SIZE, SIZE)))
+    run = run_evaluation(plan)
+    next(run)  # the first pair also loads the method (checkpoint): left out of the timing
+    start = time.perf_counter()
+    n = sum(1 for _ in run)
+    return n / (time.perf_counter() - start), n
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
+    args = parser.parse_args(argv)
+    import torch
+
+    from inpaint.checkpoint import save_checkpoint
+    from inpaint.fill import fill_image
+    from inpaint.images import find_images, load_image
+    from inpaint.inception import inception_probs, random_inception
+    from inpaint.metrics import image_metrics
+    from inpaint.models import create_model
+
+    n_pairs, repeats = (5, 3) if args.quick else (13, 7)
+    photos = _photos()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; photos {photos}; {SIZE}x{SIZE}; "
+          f"{n_pairs} image/mask pairs per method")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        split = _split(tmp / "split", n_pairs)
+        model = create_model("pconv256").eval()
+        save_checkpoint(tmp / "pconv256.pt", model, model_name="pconv256", model_kwargs={}, step=0, config={})
+        # each pair is one image under one mask; the split has n_pairs masks, so each method sees n_pairs images
+        telea_ips, n_t = _throughput(photos, split, "telea", tmp / "r_telea")
+        pconv_ips, n_p = _throughput(photos, split, f"pconv:{tmp / 'pconv256.pt'}", tmp / "r_pconv")
+
+        image = load_image(find_images(photos)[0], (SIZE, SIZE))
+        hole = np.asarray(Image.open(next((split).rglob("*.png")))) >= 128
+        output = fill_image(model, image, hole)
+        t_metrics = _median_time(lambda: image_metrics(output, image), repeats * 3)
+        t_forward = _median_time(lambda: fill_image(model, image, hole), repeats)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inception = random_inception()
+        t_inception = _median_time(lambda: inception_probs(inception, output[None]), repeats)
+
+    print(f"{'measure':<48}{'value':>12}")
+    print(f"{'eval throughput, telea (images/s)':<48}{telea_ips:>12.2f}   ({n_t} images)")
+    print(f"{'eval throughput, pconv256 random weights (images/s)':<48}{pconv_ips:>12.2f}   ({n_p} images)")
+    print(f"{'metrics L1+PSNR+SSIM per image (ms)':<48}{t_metrics * 1e3:>12.1f}")
+    print(f"{'PConv forward (fill_image) per image (ms)':<48}{t_forward * 1e3:>12.1f}")
+    print(f"{'metrics / PConv forward (target < 20%)':<48}{100 * t_metrics / t_forward:>11.1f}%")
+    print(f"{'Inception-v3 forward per image at 299 (ms)':<48}{t_inception * 1e3:>12.1f}")
+    print(f"{'Inception / PConv forward':<48}{100 * t_inception / t_forward:>11.1f}%")
+
+
+if __name__ == "__main__":
+    main()

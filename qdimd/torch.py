@@ -1,0 +1,280 @@
+"""PyTorch datasets of QD-IMD masks (the only qdimd module that imports torch).
+
+* :class:`MaskDataset`: map-style, item ``i`` is mask ``i`` of the seed (fixed
+  evaluation sets; any sampler or worker count gives the same items).
+* :class:`RandomMaskDataset`: iterable, infinite or with a length per epoch. Epoch
+  ``e`` is the stream of mask indices ``e * 2**40 + j``; DataLoader worker ``w`` of
+  ``W`` takes ``j = w, w + W, ...``, so workers never repeat each other's masks and
+  the masks (and, with the DataLoader's in-order batching, the batches) are the
+  same in every run. Call :meth:`RandomMaskDataset.set_epoch` every epoch (like
+  ``DistributedSampler``) for a new stream; without it the dataset counts its own
+  iterations, which advances only where it is iterated (no workers, or
+  ``persistent_workers=True``).
+* :class:`MaskFolder`: map-style over a folder of mask files (any polarity, size,
+  1 or 3 channels; resized with nearest neighbour), to mix QD-IMD with your own
+  or NVIDIA's masks.
+
+Every item is a tensor ``(C, H, W)``: ``dtype`` ``"float32"`` (0/1), ``"uint8"``
+(0/255, like mask files) or ``"bool"``; ``polarity`` ``"hole"`` (1 = missing) or
+``"valid"`` (1 = known, PConv's ``M``); ``channels`` 1 or 3.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from .augment import AugmentConfig
+from .buckets import DEFAULT_EDGES, GROUPS, default_margin
+from .errors import InputError, ProblemLog
+from .generator import MaskConfig, MaskGenerator
+from .io import PathLike
+
+DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
+POLARITIES = ("hole", "valid")
+EPOCH_STRIDE = 2**40
+"""Mask indices of epoch ``e`` start at ``e * EPOCH_STRIDE``."""
+
+
+def _check_output(dtype: str, polarity: str, channels: int) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"Expected dtype in {tuple(DTYPES)}, got {dtype!r}")
+    if polarity not in POLARITIES:
+        raise ValueError(f"Expected polarity in {POLARITIES}, got {polarity!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"Expected channels 1 or 3, got {channels!r}")
+
+
+def to_tensor(hole: np.ndarray, dtype: str = "float32", polarity: str = "hole", channels: int = 1) -> torch.Tensor:
+    """``(H, W)`` bool hole mask to a ``(C, H, W)`` tensor (see the module docstring)."""
+    _check_output(dtype, polarity, channels)
+    values = np.asarray(hole, dtype=bool)
+    if polarity == "valid":
+        values = ~values
+    out = torch.from_numpy(np.ascontiguousarray(values))
+    if dtype == "float32":
+        out = out.to(torch.float32)
+    elif dtype == "uint8":
+        out = out.to(torch.uint8) * 255
+    return out.unsqueeze(0).repeat(channels, 1, 1)
+
+
+def _size(size: int | Sequence[int]) -> tuple[int, int]:
+    dims = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
+    if len(dims) != 2 or min(dims) < 1:
+        raise ValueError(f"Expected size S or (H, W) with positive sides, got {size!r}")
+    return dims
+
+
+class _Source:
+    """Picklable recipe of a mask generator; the generator itself is built lazily in each process."""
+
+    def __init__(self, size, config, store, seed, augment, ratio_range, border, margin):
+        config = MaskConfig() if config is None else config
+        if size is not None:
+            config = dataclasses.replace(config, size=_size(size))
+        if augment is not None:
+            if not isinstance(augment, AugmentConfig):
+                raise TypeError(f"Expected an AugmentConfig or None for augment, got {type(augment).__name__}")
+            config = dataclasses.replace(config, augment=augment)
+        if border is not None and border not in GROUPS:
+            raise ValueError(f"Expected border in {GROUPS} or None, got {border!r}")
+        if seed < 0:
+            raise ValueError(f"Expected seed >= 0, got {seed}")
+        self.config, self.store, self.seed = config, store, int(seed)
+        self.ratio_range = None if ratio_range is None else tuple(float(v) for v in ratio_range)
+        if border is not None and self.ratio_range is None:
+            self.ratio_range = (DEFAULT_EDGES[0], DEFAULT_EDGES[-1])
+        self.border = border
+        self.margin = default_margin(*config.size) if margin is None else int(margin)
+        self._generator = None
+        self.generator()  # validate now, in the main process
+
+    def generator(self):
+        if self._generator is None:
+            if self.ratio_range is None:
+                self._generator = MaskGenerator(self.config, self.store, self.seed)
+            else:
+                from .targeted import TargetedGenerator
+
+                kwargs = {}
+                if self.border == GROUPS[0]:
+                    kwargs["min_border_distance"] = self.margin
+                elif self.border == GROUPS[1]:
+                    kwargs["max_border_distance"] = self.margin - 1
+                self._generator = TargetedGenerator(self.config, self.store, self.seed, self.ratio_range, **kwargs)
+            self.store = self._generator.store
+        return self._generator
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_generator"] = None  # canvases do not pickle; rebuilt in the worker
+        return state
+
+
+class MaskDataset(Dataset):
+    """Map-style QD-IMD masks: item ``i`` is mask ``i`` of ``seed``.
+
+    Args:
+        length: number of items.
+        size: ``S`` or ``(H, W)``; overrides ``config.size``.
+        config: generator config; None = Algorithm 1's defaults.
+        store: stroke store; None = the bundled sample.
+        seed: >= 0.
+        augment: optional :class:`qdimd.augment.AugmentConfig`.
+        ratio_range: ``(lo, hi)`` to make every mask's hole ratio fall in ``(lo, hi]`` (targeted generation).
+        border: ``"noborder"`` (every hole at least ``margin`` px from the border), ``"border"``
+            (some hole closer), or None.
+        margin: border margin in px; None = ``round(50 * min(H, W) / 512)``.
+        dtype, polarity, channels: the output tensor (module docstring).
+
+    Example:
+        >>> ds = MaskDataset(1000, size=256, seed=0, polarity="valid")
+        >>> ds[0].shape
+        torch.Size([1, 256, 256])
+    """
+
+    def __init__(self, length: int, *, size: int | Sequence[int] | None = None, config: MaskConfig | None = None,
+                 store=None, seed: int = 0, augment: AugmentConfig | None = None,
+                 ratio_range: tuple[float, float] | None = None, border: str | None = None, margin: int | None = None,
+                 dtype: str = "float32", polarity: str = "hole", channels: int = 1):
+        if length < 0:
+            raise ValueError(f"Expected length >= 0, got {length}")
+        _check_output(dtype, polarity, channels)
+        self.length, self.dtype, self.polarity, self.channels = int(length), dtype, polarity, channels
+        self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not -self.length <= index < self.length:
+            raise IndexError(f"Expected an index in [0, {self.length}), got {index}")
+        hole = self.source.generator().generate(index % self.length)
+        return to_tensor(hole, self.dtype, self.polarity, self.channels)
+
+
+class RandomMaskDataset(IterableDataset):
+    """Iterable QD-IMD masks: a new, reproducible stream each epoch, split disjointly over workers.
+
+    Args:
+        length: masks per epoch (over all workers); None = infinite.
+        other arguments: as in :class:`MaskDataset`.
+    """
+
+    def __init__(self, length: int | None = None, *, size: int | Sequence[int] | None = None,
+                 config: MaskConfig | None = None, store=None, seed: int = 0, augment: AugmentConfig | None = None,
+                 ratio_range: tuple[float, float] | None = None, border: str | None = None, margin: int | None = None,
+                 dtype: str = "float32", polarity: str = "hole", channels: int = 1):
+        if length is not None and length < 0:
+            raise ValueError(f"Expected length >= 0 or None, got {length}")
+        _check_output(dtype, polarity, channels)
+        self.length, self.dtype, self.polarity, self.channels = length, dtype, polarity, channels
+        self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin)
+        self.epoch: int | None = None
+        self._iterations = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the stream of ``epoch`` (>= 0) from now on."""
+        if epoch < 0:
+            raise ValueError(f"Expected epoch >= 0, got {epoch}")
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        if self.length is None:
+            raise TypeError("an infinite RandomMaskDataset has no length")
+        return self.length
+
+    def indices(self, epoch: int, worker: int = 0, workers: int = 1) -> Iterator[int]:
+        """The mask indices worker ``worker`` of ``workers`` yields in ``epoch``."""
+        j = worker
+        while self.length is None or j < self.length:
+            yield epoch * EPOCH_STRIDE + j
+            j += workers
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        epoch = self.epoch if self.epoch is not None else self._iterations
+        self._iterations += 1
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        generator = self.source.generator()
+        for index in self.indices(epoch, worker, workers):
+            yield to_tensor(generator.generate(index), self.dtype, self.polarity, self.channels)
+
+
+class MaskFolder(Dataset):
+    """Mask files under ``root`` (recursive, sorted), resized to ``size`` with nearest neighbour.
+
+    Args:
+        root: a folder of mask images (PNG/JPG/...; ``.tar`` shards are skipped: stream those instead).
+        size: ``S`` or ``(H, W)``; None keeps each file's size (then batch only same-size files).
+        hole_value: 255 (white holes), 0 (black holes) or ``"auto"``: decided per folder from up to
+            64 of its files (:func:`qdimd.maskfiles.decide_hole_value`).
+        dtype, polarity, channels: the output tensor (module docstring).
+
+    Raises:
+        InputError: no mask files under ``root``.
+    """
+
+    AUTO_SAMPLE = 64
+
+    def __init__(self, root: PathLike, *, size: int | Sequence[int] | None = 256, hole_value: int | str = "auto",
+                 dtype: str = "float32", polarity: str = "hole", channels: int = 1):
+        from .maskfiles import find_masks
+        from .sorting import check_hole_value
+
+        _check_output(dtype, polarity, channels)
+        self.size = None if size is None else _size(size)
+        self.dtype, self.polarity, self.channels = dtype, polarity, channels
+        problems = ProblemLog()
+        self.sources = [s for s in find_masks(root, problems=problems) if s.member is None]
+        if not self.sources:
+            raise InputError(f"{root}: no mask files found")
+        hole_value = check_hole_value(hole_value)
+        self.hole_values = self._decide(hole_value)
+
+    def _decide(self, hole_value) -> dict[str, int]:
+        from .maskfiles import decide_hole_value, frame_white_fraction, iter_mask_grays
+
+        folders: dict[str, list] = {}
+        for source in self.sources:
+            folders.setdefault(source.folder, []).append(source)
+        if hole_value != "auto":
+            return {folder: int(hole_value) for folder in folders}
+        decided = {}
+        for folder, sources in folders.items():
+            whites = [g >= 128 for _, g in iter_mask_grays(sources[: self.AUTO_SAMPLE]) if isinstance(g, np.ndarray)]
+            decided[folder] = decide_hole_value([frame_white_fraction(w) for w in whites], [float(w.mean()) for w in whites])
+        return decided
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def hole(self, index: int) -> np.ndarray:
+        """File ``index`` as an ``(H, W)`` bool hole mask at the requested size."""
+        from .maskfiles import iter_mask_grays
+
+        source = self.sources[index]
+        (_, gray), = iter_mask_grays([source])
+        if isinstance(gray, Exception):
+            raise gray
+        hole = gray >= 128 if self.hole_values[source.folder] == 255 else gray < 128
+        if self.size is not None and hole.shape != self.size:
+            h, w = self.size
+            hole = cv2.resize(hole.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+        return hole
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(self.hole(index), self.dtype, self.polarity, self.channels)
+
+    @property
+    def files(self) -> list[str]:
+        """The file paths in item order."""
+        return [s.source for s in self.sources]
+
+
+__all__ = ["MaskDataset", "MaskFolder", "RandomMaskDataset", "to_tensor"]

@@ -1,0 +1,195 @@
+"""Tests for qdimd.sorting and qdimd.maskfiles (``qdimd bucket --from``): any masks, bad files, polarity."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from qdimd.buckets import bucket_range
+from qdimd.errors import InputError, ProblemLog
+from qdimd.maskfiles import decide_hole_value, decode_gray
+from qdimd.sorting import sort_masks
+
+
+def rect_hole(size: int, ratio: float, distance: int) -> np.ndarray:
+    """A rectangular hole of about ``ratio`` of the image, exactly ``distance`` px from the top and left edges."""
+    side = max(1, int(round(np.sqrt(ratio * size * size))))
+    height = int(round(ratio * size * size / side))
+    hole = np.zeros((size, size), bool)
+    hole[distance:distance + height, distance:distance + side] = True
+    return hole
+
+
+def save_gray(path: Path, gray: np.ndarray, **kwargs) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(gray).save(path, **kwargs)
+
+
+def nvidia_style_folder(root: Path, per_group: int = 1) -> Path:
+    """512x512 white-hole masks named like NVIDIA's: NNNNN // 2000 = bucket - 1, NNNNN % 2000 < 1000 = noborder."""
+    rng = np.random.default_rng(0)
+    for bucket in range(1, 7):
+        lo, hi = bucket_range(bucket)
+        for border in (False, True):
+            for k in range(per_group):
+                number = (bucket - 1) * 2000 + (1000 if border else 0) + 3 + 180 * k
+                ratio = rng.uniform(lo + 0.01, hi - 0.01)
+                distance = 0 if border else int(rng.integers(50, 52))
+                hole = rect_hole(512, ratio, distance)
+                save_gray(root / f"{number:05d}.png", hole.astype(np.uint8) * 255)
+    return root
+
+
+def read_manifest(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_nvidia_style_masks_land_in_nvidia_groups(tmp_path):
+    src = nvidia_style_folder(tmp_path / "nvidia", per_group=2)
+    report = sort_masks(src, tmp_path / "out", problems=ProblemLog(strict=True))
+    assert len(report.rows) == 24
+    assert list(report.hole_values.values()) == [255]
+    for row in report.rows:
+        number = int(Path(row.source).stem)
+        assert row.bucket == number // 2000 + 1
+        assert row.group == ("noborder" if number % 2000 < 1000 else "border")
+        assert row.margin == 50
+        assert (tmp_path / "out" / row.file).read_bytes() == Path(row.source).read_bytes()
+    rows = read_manifest(tmp_path / "out")
+    assert {"file", "source", "hole_ratio", "border_distance", "bucket", "group"} <= set(rows[0])
+    assert (tmp_path / "out" / "README.md").read_text().count("noborder") >= 6
+
+
+def test_black_holes_auto_detected_and_said(tmp_path):
+    src = tmp_path / "qdimd_style"
+    for i, ratio in enumerate([0.05, 0.15, 0.25, 0.55]):
+        save_gray(src / f"{i:05d}_train.png", np.where(rect_hole(64, ratio, 0), 0, 255).astype(np.uint8))
+    report = sort_masks(src, tmp_path / "out", problems=ProblemLog())
+    assert report.hole_values == {str(src): 0}
+    assert "black (0)" in report.decided[str(src)] and "4 of 4" in report.decided[str(src)]
+    assert [r.bucket for r in report.rows] == [1, 2, 3, 6]
+
+
+def test_forced_polarity_inverts_ratio(tmp_path):
+    src = tmp_path / "m"
+    save_gray(src / "a.png", rect_hole(100, 0.25, 0).astype(np.uint8) * 255)
+    white = sort_masks(src, tmp_path / "w", hole_value=255, problems=ProblemLog()).rows[0]
+    black = sort_masks(src, tmp_path / "b", hole_value=0, problems=ProblemLog()).rows[0]
+    assert white.hole_ratio == pytest.approx(1 - black.hole_ratio)
+    assert (white.bucket, black.bucket) == (3, 0)
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path, photo_dir):
+    src = tmp_path / "mixed"
+    save_gray(src / "good.png", rect_hole(128, 0.15, 20).astype(np.uint8) * 255)
+    (src / "notes.png").write_text("this is not an image")
+    (src / "empty.png").write_bytes(b"")
+    rgb = np.repeat((rect_hole(128, 0.35, 0).astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+    Image.fromarray(rgb).save(src / "rgb_mask.jpg", quality=75)  # 3-channel JPEG: grey edges
+    photo = sorted(photo_dir.glob("*.jpg"))[0]
+    (src / "photo.png").write_bytes(photo.read_bytes())
+    (src / "README.txt").write_text("ignored: not an image suffix")
+    problems = ProblemLog()
+    report = sort_masks(src, tmp_path / "out", problems=problems)
+    assert sorted(Path(r.source).name for r in report.rows) == ["good.png", "rgb_mask.jpg"]
+    reasons = {Path(p.path).name: p.reason for p in problems.problems}
+    assert set(reasons) == {"notes.png", "empty.png", "photo.png"}
+    assert "empty file" in reasons["empty.png"] and "not a readable image" in reasons["notes.png"]
+    assert "not a mask" in reasons["photo.png"]
+    jpeg = next(r for r in report.rows if r.source.endswith(".jpg"))
+    assert jpeg.bucket == 4 and jpeg.group == "border"
+    with pytest.raises(InputError, match="empty.png: empty file"):  # sorted order: empty.png first
+        sort_masks(src, tmp_path / "strict", problems=ProblemLog(strict=True))
+
+
+def test_inputs_are_never_modified_and_link_mode(tmp_path):
+    src = nvidia_style_folder(tmp_path / "nv")
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
+    report = sort_masks(src, tmp_path / "linked", link=True, problems=ProblemLog())
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in src.iterdir()}
+    assert before == after
+    first = tmp_path / "linked" / report.rows[0].file
+    assert first.is_symlink() and os.path.samefile(first, report.rows[0].source)
+
+
+def test_tar_shards_are_read(tmp_path):
+    src = tmp_path / "shards"
+    src.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for i, ratio in enumerate([0.05, 0.45]):
+            data = io.BytesIO()
+            Image.fromarray(rect_hole(64, ratio, 0).astype(np.uint8) * 255).save(data, format="PNG")
+            info = tarfile.TarInfo(f"{i:08d}.png")
+            info.size = len(data.getvalue())
+            tar.addfile(info, io.BytesIO(data.getvalue()))
+    (src / "shard-000000.tar").write_bytes(buffer.getvalue())
+    (src / "shard-000001.tar").write_bytes(b"not a tar")
+    problems = ProblemLog()
+    report = sort_masks(src, tmp_path / "out", problems=problems)
+    assert [(r.source.split(":")[1], r.bucket) for r in report.rows] == [("00000000.png", 1), ("00000001.png", 5)]
+    assert (tmp_path / "out" / "1/border/shard-000000__00000000.png").is_file()
+    assert len(problems) == 1 and "shard-000001.tar" in problems.problems[0].path
+
+
+masks_strategy = st.lists(
+    st.tuples(st.floats(0.0, 0.7), st.integers(0, 20), st.booleans()), min_size=1, max_size=6,
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(masks=masks_strategy)
+def test_sorting_twice_gives_identical_layouts(tmp_path_factory, masks):
+    root = tmp_path_factory.mktemp("twice")
+    src = root / "src"
+    for i, (ratio, distance, jpeg) in enumerate(masks):
+        gray = rect_hole(80, ratio, distance).astype(np.uint8) * 255
+        save_gray(src / "sub" / f"m{i}.{'jpg' if jpeg else 'png'}", gray, **({"quality": 90} if jpeg else {}))
+    outs = []
+    for name in ("a", "b"):
+        sort_masks(src, root / name, hole_value=255, problems=ProblemLog())
+        outs.append({p.relative_to(root / name).as_posix(): p.read_bytes() for p in (root / name).rglob("*") if p.is_file()})
+    assert outs[0] == outs[1]
+    assert sum(1 for k in outs[0] if k.endswith((".png", ".jpg"))) == len(masks)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        sort_masks(tmp_path / "missing", tmp_path / "out", problems=ProblemLog())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no readable mask"):
+        sort_masks(tmp_path / "empty", tmp_path / "out", problems=ProblemLog())
+    with pytest.raises(InputError, match="must differ"):
+        sort_masks(tmp_path / "empty", tmp_path / "empty", problems=ProblemLog())
+    with pytest.raises(ValueError, match="Expected hole_value"):
+        sort_masks(tmp_path / "empty", tmp_path / "out", hole_value=128, problems=ProblemLog())
+
+
+def test_output_inside_input_is_skipped(tmp_path):
+    src = nvidia_style_folder(tmp_path / "nv")
+    sort_masks(src, src / "sorted", problems=ProblemLog())
+    report = sort_masks(src, src / "sorted", problems=ProblemLog())
+    assert len(report.rows) == 12
+
+
+def test_decide_hole_value_and_decode():
+    # frame votes win over area: a 60% white mask with a black frame has white holes
+    assert decide_hole_value([0.0, 0.4, 0.6], [0.6, 0.55, 0.2]) == 255
+    assert decide_hole_value([1.0, 0.9, 0.3], [0.4, 0.5, 0.1]) == 0
+    assert decide_hole_value([0.5, 0.5], [0.7, 0.8]) == 0  # split frames: minority colour by area
+    assert decide_hole_value([], []) == 255
+    gray = np.zeros((8, 8), np.uint8)
+    ok, png = cv2.imencode(".png", gray)
+    assert decode_gray(png.tobytes(), "x").shape == (8, 8)
+    with pytest.raises(InputError, match="empty file"):
+        decode_gray(b"", "x.png")
