@@ -1,11 +1,12 @@
 """Targeted generation speed: all 12 (bucket, border) groups versus unconstrained masks, one process.
 
-    python -m benchmarks.bench_targeted [--quick] [--size 256] [--n 400]
+    python -m benchmarks.bench_targeted [--quick] [--size 256] [--n 300] [--rounds 5]
 
 Each figure is masks per second of CPU time of this process (``time.process_time``),
 so other load on a shared machine disturbs the ratios less. Every targeted block
 is paired with an unconstrained block measured just before it, and the ratio is
-the median over rounds of the paired ratios (rates: the best round). Unconstrained = ``MaskGenerator.generate`` (the ratios use it);
+the median over rounds of the paired ratios (rates: the best round).
+Unconstrained = ``MaskGenerator.generate`` (the ratios use it);
 also shown: generate plus measuring the ratio and border distance (what
 redraw-until-it-fits pays per try). Targeted = ``TargetedGenerator.generate``
 (every mask verified inside). Target: every group at least 1/3 of unconstrained.

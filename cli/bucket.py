@@ -78,5 +78,6 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
             for count in steps:
                 bar.update(count)
     except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted: only complete files were kept; rerun with --resume to finish {out}") from None
+        raise click.ClickException(
+            f"interrupted: only complete files were kept; rerun with --resume to finish {out}") from None
     click.echo(f"{total} masks in {out} (manifest.csv, README.md, config.json)")

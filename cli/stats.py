@@ -11,7 +11,7 @@ from .options import strict_option, user_errors
 @click.command()
 @click.argument("src", type=click.Path(exists=True))
 @click.option("--histogram", "-o", "histogram", type=click.Path(dir_okay=False), default=None,
-              show_default="SRC/ratio_histogram.png, or ./ratio_histogram.png for a file",
+              show_default="./NAME_ratio_histogram.png, NAME = the last part of SRC",
               help="Where to write the histogram PNG.")
 @click.option("--border-margin", type=click.IntRange(min=0), default=None,
               show_default="recorded beside the manifest, else round(50 * min(H, W) / 512)",
@@ -42,6 +42,6 @@ def stats(src, histogram, border_margin, hole_value, no_manifest, strict):
         click.echo(problems.summary(), err=True)
     click.echo(f"{src}: {len(result.hole_ratio)} masks (from the {result.origin})")
     click.echo(format_table(summarize(result.hole_ratio, result.bucket, result.group)))
-    path = Path(histogram) if histogram else (Path(src) / "ratio_histogram.png" if Path(src).is_dir() else Path("ratio_histogram.png"))
+    path = Path(histogram) if histogram else Path(f"{Path(src).resolve().name}_ratio_histogram.png")  # never inside SRC
     save_png(path, render_histogram(result, title=f"{Path(src).name}: {len(result.hole_ratio)} masks"))
     click.echo(f"histogram: {path}")

@@ -188,7 +188,8 @@ def write_bucket_set(
         raise ValueError(f"Expected workers >= 1, got {workers}")
     store = load_default_store() if store is None else store
     margin = default_margin(*config.size) if margin is None else int(margin)
-    spec = BucketSpec(str(out), config, int(seed), int(per_group), margin, tuple(float(e) for e in edges), hole_value, resume)
+    edges = tuple(float(e) for e in edges)
+    spec = BucketSpec(str(out), config, int(seed), int(per_group), margin, edges, hole_value, resume)
     for bucket, group in cells(edges):  # validates every cell up front (cheap)
         _generator(spec, store, bucket, group)
     folder = Path(out)

@@ -146,7 +146,8 @@ def sample_extra_strokes(
     drawings = pool[(u[:m] * len(pool)).astype(np.int64)]
     first = drawing_starts[drawings]
     strokes = first + (u[m:2 * m] * (drawing_starts[drawings + 1] - first)).astype(np.int64)
-    widths = (config.width_min + (config.width_max - config.width_min) * u[2 * m:]) * (min(config.size) / config.reference_size)
+    scale = min(config.size) / config.reference_size
+    widths = (config.width_min + (config.width_max - config.width_min) * u[2 * m:]) * scale
     return tuple(drawings.tolist()), tuple(strokes.tolist()), tuple(widths.tolist())
 
 
@@ -156,7 +157,9 @@ def near_edge(hole: np.ndarray, band: int) -> bool:
     if band <= 0:
         return False
     h, w = hole.shape
-    return bool(hole[:band].any() or hole[max(0, h - band):].any() or hole[:, :band].any() or hole[:, max(0, w - band):].any())
+    return bool(
+        hole[:band].any() or hole[max(0, h - band):].any() or hole[:, :band].any() or hole[:, max(0, w - band):].any()
+    )
 
 
 def edge_margins(hole: np.ndarray) -> tuple[int, int, int, int]:

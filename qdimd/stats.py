@@ -54,7 +54,9 @@ class MaskStats:
     origin: str  # "manifest" or "masks"
 
 
-def summarize(ratios: Sequence[float], buckets: Sequence[int], groups: Sequence[str], edges: Sequence[float] = DEFAULT_EDGES) -> BucketTable:
+def summarize(
+    ratios: Sequence[float], buckets: Sequence[int], groups: Sequence[str], edges: Sequence[float] = DEFAULT_EDGES,
+) -> BucketTable:
     """Counts, shares and mean/median ratio per (bucket, group)."""
     ratios = np.asarray(ratios, dtype=np.float64)
     buckets = np.asarray(buckets, dtype=np.int64)
@@ -200,7 +202,9 @@ def load_mask_stats(
             return stats
     from .sorting import measure_masks
 
-    pairs, _, _ = measure_masks(folder, hole_value=hole_value, margin=margin, edges=edges, problems=problems, progress=progress)
+    pairs, _, _ = measure_masks(
+        folder, hole_value=hole_value, margin=margin, edges=edges, problems=problems, progress=progress,
+    )
     rows = [row for _, row in pairs]
     return MaskStats(
         np.array([r.hole_ratio for r in rows]), np.array([r.bucket for r in rows], dtype=np.int64),

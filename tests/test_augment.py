@@ -167,7 +167,10 @@ def test_accepts_uint8_masks_like_nvidia_files():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(dilate_p=1.5), dict(dilate_min=5, dilate_max=3), dict(crop_min=0.0), dict(rotate_max=200.0), dict(translate_max=-0.1)],
+    [
+        dict(dilate_p=1.5), dict(dilate_min=5, dilate_max=3), dict(crop_min=0.0), dict(rotate_max=200.0),
+        dict(translate_max=-0.1),
+    ],
 )
 def test_bad_config_raises(kwargs):
     with pytest.raises(ValueError, match="Expected"):

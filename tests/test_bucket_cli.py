@@ -19,6 +19,7 @@ from qdimd_cli.qdimd_main import main
 
 from test_sorting import nvidia_style_folder, rect_hole  # tests/ is on sys.path (no package)
 
+COLUMNS = ("index", "file", "hole_ratio", "border_distance", "margin", "bucket", "group", "params")
 MODE1 = ["bucket", "--size", "64", "--per-group", "3", "--seed", "5", "--workers", "1"]
 
 
@@ -87,7 +88,7 @@ def test_mode1_resume_completes_identically(split, tmp_path):
         with open(parts / f"{first:08d}-{first + 3:08d}.csv", "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             for r in chunk_rows:
-                writer.writerow([r[c] for c in ("index", "file", "hole_ratio", "border_distance", "margin", "bucket", "group", "params")])
+                writer.writerow([r[c] for c in COLUMNS])
     result = cli(*MODE1, "--out", out, "--resume")
     assert result.exit_code == 0, result.output
     assert files_of(out) == files_of(split)
@@ -159,3 +160,11 @@ def test_stats_bad_input(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["stats", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "no readable mask files" in result.output
+
+
+def test_stats_default_histogram_goes_to_the_working_folder(split, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("stats", split)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "test_split_ratio_histogram.png").is_file()
+    assert not list(split.glob("*histogram*"))  # the analysed folder is never written to

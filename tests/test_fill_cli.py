@@ -143,3 +143,21 @@ def test_train_cli_smoke(photo_dir, tmp_path, work):
     assert again.exit_code == 1 and "--resume" in again.output
     bad = CliRunner().invoke(main, ["train", "--model", "pconv", "--out", str(tmp_path / "r2"), "--size", "48"])
     assert bad.exit_code == 1 and "--images" in bad.output
+
+
+def test_fill_classical_checks_inputs(work):
+    _, photo = work
+    image = load_image(photo)
+    hole = np.zeros(image.shape[:2], bool)
+    hole[10:20, 10:20] = True
+    for bad_image, bad_hole, message in [
+        (image.astype(np.float32), hole, "dtype uint8"),
+        (image[..., :2], hole, "shape"),
+        (image, hole[:10], "hole of shape"),
+        (image, hole.astype(np.uint8), "dtype bool"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fill_classical(bad_image, bad_hole)
+    with pytest.raises(ValueError, match="method"):
+        fill_classical(image, hole, "patchmatch")
+    assert np.array_equal(fill_classical(image, np.zeros_like(hole)), image)

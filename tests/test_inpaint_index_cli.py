@@ -86,3 +86,32 @@ def test_errors_are_clean(photos, tmp_path):
     assert result.exit_code == 1 and "not an image database" in result.output
     result = _run("index", "--images", photos, "--out", tmp_path / "db2", "--allow-random-vgg", "--topk", "8", *TINY)
     assert result.exit_code == 1 and "K < number of images (8), got 8" in result.output
+
+
+def test_index_then_simk_fill_end_to_end(photos, tmp_path):
+    """inpaint index -> inpaint fill --method simk (M's command) with tiny models, on CPU."""
+    import numpy as np
+    from PIL import Image
+
+    from inpaint import create_model
+    from inpaint.checkpoint import save_checkpoint
+
+    out = tmp_path / "db"
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--vgg-width", "0.0625",
+                  "--descriptor", "flat", "--topk", "2")
+    assert result.exit_code == 0, result.output
+    kwargs = {"image_size": 64, "width": 1 / 16}
+    for name, file in (("sim1", "sim1.pt"), ("pconv", "pconv.pt")):
+        save_checkpoint(tmp_path / file, create_model(name, **kwargs), model_name=name, model_kwargs=kwargs, step=0, config={})
+    hole = np.zeros((64, 64), np.uint8)
+    hole[16:40, 20:44] = 255
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    query = photos / "kodim03.jpg"
+    result = _run("fill", query, tmp_path / "mask.png", "-o", tmp_path / "filled.png", "--method", "simk",
+                  "--checkpoint", tmp_path / "sim1.pt", "--db", out, "--coarse", tmp_path / "pconv.pt",
+                  "--save-neighbours", "--allow-random-vgg", "--vgg-width", "0.0625", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    filled = np.asarray(Image.open(tmp_path / "filled.png"))
+    assert filled.shape == (128, 128, 3)
+    assert (tmp_path / "filled.neighbour0.png").is_file()
+    assert str(query) not in result.output.split("neighbour0", 1)[1].splitlines()[0]

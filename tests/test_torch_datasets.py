@@ -101,7 +101,8 @@ def test_mask_folder_any_polarity_and_size(tmp_path):
     hole[20:50, 10:30] = True
     for i in range(3):
         Image.fromarray(np.roll(hole, i * 5, axis=0).astype(np.uint8) * 255).save(white / f"{i}.png")
-        Image.fromarray(np.where(np.roll(hole, i * 5, axis=1), 0, 255).astype(np.uint8)).convert("RGB").save(black / f"{i}.png")
+        inverted = np.where(np.roll(hole, i * 5, axis=1), 0, 255).astype(np.uint8)
+        Image.fromarray(inverted).convert("RGB").save(black / f"{i}.png")  # 3 channels, black holes
     (white / "broken.txt").write_text("not a mask suffix, ignored")
     ds = MaskFolder(tmp_path, size=50)
     assert len(ds) == 6 and ds.hole_values == {str(black): 0, str(white): 255}
