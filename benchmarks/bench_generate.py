@@ -110,11 +110,11 @@ def end_to_end(n: int, workers: int, fmt: str = "png") -> tuple[float, float]:
     return wall, peak
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (a few seconds)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n256, n512, n_files = (3000, 1000, 5000) if args.quick else (20000, 5000, 50000)
     print(f"qdimd generation benchmark ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores)")
     for size, n in ((256, n256), (512, n512)):

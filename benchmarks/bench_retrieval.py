@@ -9,8 +9,10 @@ In one run:
 * synthetic databases of ``--sizes`` (default 100,000 and 1,000,000) 512-d
   float16 unit vectors, built as follows: real descriptors of 256 random
   crops (1/4 to 1/2 of the side, at 96 px) of the 24 Kodak photos (the VGG above), centred and normalised, are
-  the cluster centres; each database vector is a random centre plus Gaussian
-  noise of relative norm 0.3..1.0 (uniform), normalised. Queries are drawn the
+  the cluster centres; each gets 16 sub-centres (centre + Gaussian noise of
+  relative norm 0.5, normalised) and each database vector is a random
+  sub-centre + Gaussian noise of relative norm 0.5, normalised (a two-level
+  cluster structure; neighbours within a sub-cluster are decided by the noise). Queries are drawn the
   same way (they are not in the database). Vectors are written straight into
   a memory-mapped ``.npy`` and opened with :meth:`inpaint.database.ImageDB.load`;
 * single-query latency (median of ``--queries`` queries, one at a time, with 1
@@ -99,15 +101,20 @@ def crop_centres(vgg, photos, n: int, rng: np.random.Generator) -> np.ndarray:
     return desc / np.linalg.norm(desc, axis=1, keepdims=True)
 
 
+def subcentres(centres: np.ndarray, per: int, rng: np.random.Generator) -> np.ndarray:
+    """``per`` sub-centres around each centre: centre + Gaussian noise of relative norm 0.5, normalised."""
+    d = centres.shape[1]
+    v = np.repeat(centres, per, axis=0) + 0.5 * rng.standard_normal((len(centres) * per, d), dtype=np.float32) / np.sqrt(d)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
 def synthetic(centres: np.ndarray, n: int, rng: np.random.Generator, out=None, chunk: int = 50_000) -> np.ndarray:
-    """``n`` unit vectors: random centre + noise of relative norm U(0.3, 1.0), float16 (written into ``out``)."""
+    """``n`` unit vectors: a random sub-centre + Gaussian noise of relative norm 0.5, float16 (written into ``out``)."""
     d = centres.shape[1]
     out = np.empty((n, d), np.float16) if out is None else out
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        noise = rng.standard_normal((m, d), dtype=np.float32)
-        noise *= (rng.uniform(0.3, 1.0, (m, 1)) / np.sqrt(d)).astype(np.float32)
-        v = centres[rng.integers(len(centres), size=m)] + noise
+        v = centres[rng.integers(len(centres), size=m)] + 0.5 * rng.standard_normal((m, d), dtype=np.float32) / np.sqrt(d)
         out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return out
 
@@ -181,6 +188,7 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     centres = crop_centres(vgg, photos, 64 if args.quick else 256, rng)
     print(f"cluster centres: {len(centres)} crop descriptors in {time.perf_counter() - t:.1f} s")
+    centres = subcentres(centres, 16, rng)
     del vgg
     queries = synthetic(centres, n_queries, rng).astype(np.float32)
     tmp = Path(tempfile.mkdtemp(prefix="bench_retrieval_"))

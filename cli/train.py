@@ -40,6 +40,8 @@ def train(**opts) -> None:
 
     Multi-GPU / multi-node: torchrun --nproc-per-node G "$(which inpaint)" train ...
     """
+    import signal
+
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
@@ -66,11 +68,17 @@ def train(**opts) -> None:
         bar.update(1)
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
 
+    def stop(signum, frame):  # SIGTERM (schedulers, torchrun) stops like Ctrl-C: checkpoint, then exit
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         result = run_training(config, on_step=on_step, problems=problems)
     except KeyboardInterrupt:
         bar.close()
         raise click.ClickException(f"interrupted; checkpoint saved in {config.out} (continue with --resume)") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     bar.close()
     if main:
         if problems:

@@ -198,7 +198,6 @@ def build_database(
             :func:`load_database_vgg` loads the same network again).
         descriptor: descriptor settings; None = the stored ones with ``append``,
             else the defaults. Appending with a different kind or size is an error.
-        vgg_source: where the VGG weights came from (recorded in the config).
         topk: also store each image's ``topk`` nearest others (kept at the
             stored K on append when ``None``).
         problems: unreadable images are noted here and skipped (``None``: raise).
@@ -239,16 +238,14 @@ def build_database(
     files = list(old.files) if old is not None else []
     raw: list[np.ndarray] = []  # new raw descriptors, float32
     new_files: list[str] = []
-    done = 0
     try:
         for start in range(0, len(todo), batch_size):
             batch = list(load_images(todo[start : start + batch_size], (descriptor.size, descriptor.size), problems))
             if batch:
                 raw.append(describe_images(features, [im for _, im in batch], descriptor, device=device))
                 new_files += [os.fspath(p) for p, _ in batch]
-            done = min(len(todo), start + batch_size)
             if progress is not None:
-                progress(done, len(todo))
+                progress(min(len(todo), start + batch_size), len(todo))
     except KeyboardInterrupt:
         if new_files and (old is not None or descriptor.pca_dim is None):  # a PCA needs all images
             _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), None, device).save(out)

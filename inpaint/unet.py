@@ -123,7 +123,8 @@ class PConvUNet(nn.Module):
             c_up, c_skip = hm.shape[1], skip_hm.shape[1]
             m = F.interpolate(m, scale_factor=2.0, mode="nearest")
             # per-channel mask [m] * c_up + [skip_m] * c_skip, passed as its channel share (same sum(M))
-            share = (m.float() * c_up + skip_m.float() * c_skip) / (c_up + c_skip)   # float32 even under autocast
+            dt = torch.promote_types(m.dtype, torch.float32)    # float32 even under autocast
+            share = (m.to(dt) * c_up + skip_m.to(dt) * c_skip) / (c_up + c_skip)
             h, m = conv(torch.cat([F.interpolate(hm, scale_factor=2.0, mode="nearest"), skip_hm], 1), share, premasked=True)
             if i == len(self.dec) - 1:
                 return h

@@ -18,7 +18,6 @@ so the union of the N parts is exactly the unsharded run.
 """
 from __future__ import annotations
 
-import io
 import tarfile
 from dataclasses import dataclass
 
@@ -73,17 +72,13 @@ def encode_png(hole: np.ndarray, hole_value: int) -> bytes:
     return data.tobytes()
 
 
-def pack_tar(members: list[tuple[str, bytes]]) -> bytes:
-    """A reproducible uncompressed tar of ``(name, data)`` members."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+def tar_member(name: str, size: int) -> tarfile.TarInfo:
+    """A reproducible tar header: mtime 0, uid/gid 0, no user names, mode 0644."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
 
 
 def part_range(units: int, part: tuple[int, int] | None) -> tuple[int, int]:

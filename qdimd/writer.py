@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import os
 import tempfile
 import zlib
@@ -30,30 +29,13 @@ from typing import Iterator
 import numpy as np
 import orjson
 
-from .buckets import border_distance
 from .errors import InputError
-from .generator import MaskConfig, MaskGenerator
-from .layout import FORMATS, LAYOUTS, Task, encode_png, mask_stem, pack_tar, plan_tasks, shard_name
+from .generator import MaskConfig
+from .layout import FORMATS, LAYOUTS, Task, plan_tasks
+from .writetask import PARTS_DIR, WriteSpec, file_of, run_task, write_file_atomic
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
 CONFIG_NAME = "config.json"
-PARTS_DIR = ".qdimd-parts"
-
-
-@dataclass(frozen=True)
-class WriteSpec:
-    """What a worker needs (hashable: workers cache their generator on it)."""
-
-    out: str
-    config: MaskConfig
-    store_path: str
-    seed: int
-    n: int
-    hole_value: int = 255
-    layout: str = "plain"
-    format: str = "png"
-    shard_size: int = 10000
-    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,14 +152,6 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     return Run(spec, part, first, stop, tuple(tasks), manifest)
 
 
-def file_of(spec: WriteSpec, index: int) -> str:
-    """Manifest ``file`` of mask ``index``: a file name, or ``SHARD.tar:MEMBER``."""
-    name = mask_stem(index, spec.n, spec.layout, spec.config.split) + ".png"
-    if spec.format == "tar":
-        return f"{shard_name(index // spec.shard_size)}:{name}"
-    return name
-
-
 def _task_done(spec: WriteSpec, task: Task, files: set, parts: set, done_rows: set) -> bool:
     if task.part_name not in parts and not all(i in done_rows for i in range(task.first, task.stop)):
         return False
@@ -195,57 +169,6 @@ def _remove_temp_files(out: Path, files: set, names: set) -> None:
 def _manifest_indices(path: Path) -> set:
     with open(path, newline="") as f:
         return {int(row["index"]) for row in csv.DictReader(f)}
-
-
-@functools.lru_cache(maxsize=1)
-def _worker_generator(config: MaskConfig, store_path: str, seed: int) -> MaskGenerator:
-    """One generator per process and run (opens the store memory-mapped)."""
-    from .store import StrokeStore
-
-    return MaskGenerator(config, StrokeStore.load(store_path), seed)
-
-
-def write_file_atomic(path, data: bytes) -> None:
-    """Atomic write through ``.NAME.PID.tmp``, then rename.
-
-    Cheaper than :func:`qdimd.io.atomic_write_bytes` (no mkstemp), names never collide across
-    processes, and the file gets the usual umask permissions (mkstemp's are 0600).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def run_task(spec: WriteSpec, task: Task) -> int:
-    """Render, encode and write one task's masks and its manifest part; returns the mask count."""
-    gen = _worker_generator(spec.config, spec.store_path, spec.seed)
-    out = Path(spec.out)
-    h, w = spec.config.size
-    step = max(1, min(64, (1 << 22) // (h * w)))
-    buffer = np.empty((step, h, w), dtype=bool)
-    rows, members = io.StringIO(), []
-    writer = csv.writer(rows, lineterminator="\n")
-    for start in range(task.first, task.stop, step):
-        params = [gen.params(i) for i in range(start, min(task.stop, start + step))]
-        holes = gen.render(params, out=buffer[: len(params)])
-        for p, hole in zip(params, holes):
-            file = file_of(spec, p.index)
-            writer.writerow([p.index, file, repr(float(np.count_nonzero(hole)) / hole.size), border_distance(hole),
-                             orjson.dumps(p.to_dict()).decode()])
-            if spec.format == "tar":
-                members.append((file.split(":")[1], encode_png(hole, spec.hole_value)))
-            elif not (spec.resume and (out / file).exists()):
-                write_file_atomic(out / file, encode_png(hole, spec.hole_value))
-    if spec.format == "tar":
-        write_file_atomic(out / shard_name(task.shard), pack_tar(members))
-    write_file_atomic(out / PARTS_DIR / task.part_name, rows.getvalue().encode())
-    return task.stop - task.first
 
 
 def execute(run: Run, workers: int = 1) -> Iterator[int]:
