@@ -90,6 +90,16 @@ def sample_mask_params(
     w0, dw = config.width_min, config.width_max - config.width_min
     widths = tuple((w0 + dw * x) * scale for x in u[2 * n:3 * n])
     upscale = config.upscale_min + (config.upscale_max - config.upscale_min) * u[3 * n]
+    if config.visible_strokes:
+        points, stroke_starts = np.asarray(store.points), np.asarray(store.stroke_starts)
+        for i in range(n):
+            for _ in range(_MAX_REDRAWS):
+                if _stroke_visible(points, stroke_starts, strokes[i], widths[i], upscale, config.size):
+                    break
+                x, y = rng.random(2).tolist()
+                drawings[i] = int(pool[int(x * size)])
+                first, end = drawing_starts.item(drawings[i]), drawing_starts.item(drawings[i] + 1)
+                strokes[i] = first + int(y * (end - first))
     augment = None
     if config.augment is not None:
         from .augment import sample_augment_params
@@ -99,6 +109,32 @@ def sample_mask_params(
         index=int(index), seed=int(seed), drawings=tuple(drawings), strokes=tuple(strokes),
         widths=widths, upscale=upscale, augment=augment,
     )
+
+
+_MAX_REDRAWS = 64
+"""Redraws of an invisible stroke before it is kept as it is (never reached on real data)."""
+
+
+def _stroke_visible(points: np.ndarray, stroke_starts: np.ndarray, stroke: int, width: float, upscale: float,
+                    size: tuple[int, int]) -> bool:
+    """Whether some point of the drawn stroke, grown by half its width, lies on the ``(H, W)`` canvas.
+
+    A segment that crosses the canvas with both ends outside is missed; on the bundled
+    sample that leaves 1 empty mask in 3,000 at 256 instead of 24.
+
+    Args:
+        points, stroke_starts: the store's arrays as plain ndarray views (memmap indexing is slow).
+    """
+    first, end = stroke_starts.item(stroke), stroke_starts.item(stroke + 1)
+    h, w = size
+    reach = width * upscale / 2.0
+    sx, sy = upscale * w / QD_SIZE, upscale * h / QD_SIZE
+    bx, by = 0.5 * sx + w / 2.0 * (1.0 - upscale), 0.5 * sy + h / 2.0 * (1.0 - upscale)
+    x0, y0 = points.item(first, 0) * sx + bx, points.item(first, 1) * sy + by  # the transform of stroke_geometry
+    if -reach < x0 < w + reach and -reach < y0 < h + reach:
+        return True  # the common case, without numpy calls
+    xy = points[first:end] * np.array([sx, sy]) + np.array([bx, by])
+    return bool(((xy > -reach) & (xy < np.array([w, h]) + reach)).all(axis=1).any())
 
 
 def stroke_geometry(params_list: list[MaskParams], config: MaskConfig, store: "StrokeStore") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
