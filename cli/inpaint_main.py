@@ -20,3 +20,7 @@ COMMANDS = {
 @click.version_option(__version__, prog_name="inpaint")
 def main() -> None:
     """Partial-convolution and Sim-K inpainting models that consume QD-IMD masks."""
+
+
+if __name__ == "__main__":
+    main()

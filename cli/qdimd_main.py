@@ -21,3 +21,7 @@ COMMANDS = {
 @click.version_option(__version__, prog_name="qdimd")
 def main() -> None:
     """Irregular inpainting masks from Quick, Draw! strokes (Iskakov 2018, Algorithm 1)."""
+
+
+if __name__ == "__main__":
+    main()

@@ -108,9 +108,8 @@ def search_exact(
             top_s = top_s.masked_fill(top_s > dup_threshold, float("-inf"))
         best_s = torch.cat([best_s, top_s], dim=1)
         best_i = torch.cat([best_i, top_i + start], dim=1)
-        if best_s.shape[1] > k:
-            best_s, order = best_s.topk(k, dim=1)
-            best_i = best_i.gather(1, order)
+        best_s, order = best_s.topk(min(k, best_s.shape[1]), dim=1)  # merged with earlier chunks, sorted, k kept
+        best_i = best_i.gather(1, order)
     return _pad(best_s.cpu().numpy(), best_i.cpu().numpy(), k)
 
 

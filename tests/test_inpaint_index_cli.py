@@ -103,8 +103,8 @@ def test_index_then_simk_fill_end_to_end(photos, tmp_path):
     kwargs = {"image_size": 64, "width": 1 / 16}
     for name, file in (("sim1", "sim1.pt"), ("pconv", "pconv.pt")):
         save_checkpoint(tmp_path / file, create_model(name, **kwargs), model_name=name, model_kwargs=kwargs, step=0, config={})
-    hole = np.zeros((64, 64), np.uint8)
-    hole[16:40, 20:44] = 255
+    hole = np.zeros((128, 128), np.uint8)  # the photos are 128 x 128
+    hole[40:80, 30:90] = 255
     Image.fromarray(hole).save(tmp_path / "mask.png")
     query = photos / "kodim03.jpg"
     result = _run("fill", query, tmp_path / "mask.png", "-o", tmp_path / "filled.png", "--method", "simk",

@@ -29,7 +29,9 @@ def _brute(vectors, queries, k, exclude=None, dup=None):
         sims[sims > dup] = -np.inf
     for qi, ids in enumerate(exclude or []):
         sims[qi, list(ids)] = -np.inf
-    return np.argsort(-sims, axis=1, kind="stable")[:, :k], np.sort(sims, axis=1)[:, ::-1][:, :k]
+    top = np.sort(sims, axis=1)[:, ::-1][:, :k]
+    top = np.pad(top, ((0, 0), (0, k - top.shape[1])), constant_values=-np.inf)
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k], top
 
 
 @settings(max_examples=30, deadline=None)
