@@ -26,12 +26,11 @@ METHODS = ("telea", "ns", "pconv", "simk")
 @click.option("--save-neighbours", is_flag=True, help="simk: also write the auxiliary images next to each output.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="simk without VGG weights: random VGG-16 (smoke tests only; warns).")
-@click.option("--vgg-width", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True)
 @seed_option
 @strict_option
 @user_errors
 def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device, db, coarse, aux, save_neighbours,
-         vgg_weights, allow_random_vgg, vgg_width, seed, strict) -> None:
+         vgg_weights, allow_random_vgg, seed, strict) -> None:
     """Inpaint IMAGE where MASK marks holes; IMAGE and MASK may both be folders (paired by name)."""
     from pathlib import Path
 
@@ -49,7 +48,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         raise click.UsageError("--method simk needs --db DB")
     problems = ProblemLog(strict=strict)
     triples = pair_files(image, mask, out, problems)
-    run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, vgg_width, seed)
+    run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed)
     for image_path, mask_path, out_path in tqdm(triples, desc="fill", unit="img", disable=len(triples) < 2):
         try:
             img, hole = load_pair(image_path, mask_path, hole_value)
@@ -68,7 +67,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     click.echo(f"wrote {len(triples) - len(problems.problems)} image(s) to {out}")
 
 
-def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, vgg_width, seed):
+def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed):
     """``run(image, hole, path) -> (composite, neighbours)`` with models loaded once."""
     if method in ("telea", "ns"):
         from inpaint.classical import fill_classical
@@ -90,13 +89,13 @@ def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weigh
         raise click.UsageError(f"{checkpoint} holds {info['model']}, not a Sim-K model with k >= 1: use --method pconv")
     import numpy as np
 
-    from inpaint.database import ImageDB
+    from inpaint.database import ImageDB, load_database_vgg
     from inpaint.simk import fill_simk
-    from inpaint.vgg import load_vgg16
 
     database = ImageDB.load(db)
     coarse_model = load_checkpoint(coarse, map_location=dev)[0] if coarse else None
-    vgg = load_vgg16(vgg_weights, allow_random=allow_random_vgg, width=vgg_width) if aux == "retrieved" else None
+    # The network that built the database (same width; random only if it was built so).
+    vgg = load_database_vgg(database, vgg_weights, allow_random=allow_random_vgg) if aux == "retrieved" else None
     rng = np.random.default_rng(seed)
 
     def run(image, hole, path):

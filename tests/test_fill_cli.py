@@ -36,7 +36,7 @@ def work(tmp_path_factory, photo_dir):
     vectors = np.random.default_rng(0).normal(size=(6, 64))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
     topk = np.stack([np.roll(np.arange(6), -1), np.roll(np.arange(6), -2)], 1)
-    ImageDB(files, vectors, {"descriptor": DescriptorConfig(size=64).to_dict(), "vgg": "random"}, topk=topk).save(d / "db")
+    ImageDB(files, vectors, {"descriptor": DescriptorConfig(size=64).to_dict(), "vgg": "random", "vgg_width": 0.125}, topk=topk).save(d / "db")
     return d, photo
 
 
@@ -99,7 +99,7 @@ def test_bad_inputs(work, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-@pytest.mark.parametrize("extra", [("--aux", "random"), ("--coarse", "pconv.pt", "--allow-random-vgg", "--vgg-width", "0.125")])
+@pytest.mark.parametrize("extra", [("--aux", "random"), ("--coarse", "pconv.pt", "--allow-random-vgg")])
 def test_simk_cli_saves_neighbours(work, tmp_path, extra):
     d, photo = work
     out = tmp_path / "s.png"

@@ -109,7 +109,7 @@ def test_index_then_simk_fill_end_to_end(photos, tmp_path):
     query = photos / "kodim03.jpg"
     result = _run("fill", query, tmp_path / "mask.png", "-o", tmp_path / "filled.png", "--method", "simk",
                   "--checkpoint", tmp_path / "sim1.pt", "--db", out, "--coarse", tmp_path / "pconv.pt",
-                  "--save-neighbours", "--allow-random-vgg", "--vgg-width", "0.0625", "--device", "cpu")
+                  "--save-neighbours", "--allow-random-vgg", "--device", "cpu")
     assert result.exit_code == 0, result.output
     filled = np.asarray(Image.open(tmp_path / "filled.png"))
     assert filled.shape == (128, 128, 3)
