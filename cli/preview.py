@@ -26,7 +26,7 @@ def preview(source, n, size, seed, columns, cell, hole_value, out):
     """
     import io
 
-    from qdimd.writer import write_file_atomic
+    from qdimd.io import atomic_write_bytes
     from qdimd.preview import load_folder_masks, render_contact_sheet
 
     if source is not None:
@@ -38,5 +38,5 @@ def preview(source, n, size, seed, columns, cell, hole_value, out):
         labels = [f"#{i} {100 * h.mean():.1f}%" for i, h in enumerate(holes)]
     buffer = io.BytesIO()
     render_contact_sheet(holes, labels, columns=columns, cell=cell).save(buffer, format="PNG", optimize=True)
-    write_file_atomic(out, buffer.getvalue())
+    atomic_write_bytes(out, buffer.getvalue())
     click.echo(f"contact sheet of {len(holes)} masks: {out}")

@@ -24,7 +24,7 @@ from typing import Callable, Collection, Iterable, Sequence
 import numpy as np
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_open, atomic_write_bytes
 
 from .descriptors import DescriptorConfig, Pca, apply_pca, describe_images
 from .search import precompute_topk, search_exact
@@ -116,9 +116,8 @@ class ImageDB:
             _save_npy(path / names["topk"], np.asarray(self.topk, dtype=np.int64))
         if self.pca is not None:
             names["pca"] = f"pca-{gen:06d}.npz"
-            with open(path / (names["pca"] + ".tmp"), "wb") as f:
+            with atomic_open(path / names["pca"]) as f:
                 np.savez(f, mean=self.pca.mean, components=self.pca.components)
-            os.replace(path / (names["pca"] + ".tmp"), path / names["pca"])
         config = {**self.config, "format": FORMAT, "version": VERSION, "generation": gen, "count": len(self),
                   "dim": self.dim, "topk_k": None if self.topk is None else int(self.topk.shape[1]), "data": names}
         atomic_write_bytes(path / "config.json", json.dumps(config, indent=2).encode())
@@ -165,13 +164,8 @@ def _read_config(path: Path) -> dict:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path) as f:
+        np.save(f, array)
 
 
 def build_database(

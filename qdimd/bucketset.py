@@ -23,7 +23,6 @@ import csv
 import functools
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -98,16 +97,6 @@ def _generator(spec: BucketSpec, store, bucket: int, group: str):
     return TargetedGenerator.for_group(bucket, group, spec.config, store, spec.seed, edges=spec.edges, margin=spec.margin)
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def run_chunk(spec: BucketSpec, store, chunk: Chunk) -> int:
     """Generate, verify, encode and write one chunk and its manifest part; returns the mask count."""
     gen = _generator(spec, store, chunk.bucket, chunk.group)
@@ -124,7 +113,7 @@ def run_chunk(spec: BucketSpec, store, chunk: Chunk) -> int:
         writer.writerow([index, file, repr(ratio), border_distance(hole), spec.margin, chunk.bucket, chunk.group,
                          orjson.dumps(params.to_dict()).decode()])
         if not (spec.resume and (out / file).exists()):
-            _write(out / file, encode_png(hole, spec.hole_value))
+            atomic_write_bytes(out / file, encode_png(hole, spec.hole_value))
     atomic_write_bytes(out / PARTS_DIR / chunk.part_name, rows.getvalue().encode())
     return chunk.stop - chunk.first
 

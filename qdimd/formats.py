@@ -38,17 +38,16 @@ import io
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
 from .errors import ProblemLog
+from .io import atomic_open
 from .strokes import Drawing
 
 PathLike = Union[str, os.PathLike]
@@ -154,20 +153,6 @@ def _unix_seconds(timestamp: str) -> int:
     return int(when.replace(tzinfo=_dt.timezone.utc).timestamp())
 
 
-@contextmanager
-def _atomic_file(path: PathLike):
-    """A binary file object written under a temporary name and renamed to ``path`` on success."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_binary(path: PathLike, drawings: Iterable[Drawing]) -> None:
     """Write drawings in the Quick, Draw! binary format (atomically).
 
@@ -177,7 +162,7 @@ def write_binary(path: PathLike, drawings: Iterable[Drawing]) -> None:
         ValueError: a coordinate outside 0..255, more than 65,535 strokes or points, a key_id
             outside uint64, a non-ASCII country code or an unreadable timestamp.
     """
-    with _atomic_file(path) as f:
+    with atomic_open(path) as f:
         for d in drawings:
             strokes = [s for s in d.strokes if len(s)]
             country = d.countrycode.encode("ascii")
@@ -348,5 +333,5 @@ def write_sketchrnn(path: PathLike, drawings: Iterable[Drawing] | Mapping[str, I
         for i, r in enumerate(rows):
             arr[i] = r
         arrays[part] = arr
-    with _atomic_file(path) as f:
+    with atomic_open(path) as f:
         np.savez_compressed(f, **arrays)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Union
+from typing import BinaryIO, Iterator, Literal, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -57,11 +58,12 @@ def hole_to_gray(hole: np.ndarray, hole_value: int = 255) -> np.ndarray:
     return out if hole_value == 255 else 255 - out
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary name in the same folder, then rename.
+@contextmanager
+def atomic_open(path: PathLike) -> Iterator[BinaryIO]:
+    """A binary file written under a temporary name in the same folder, renamed to ``path`` on success.
 
-    A reader never sees a half-written file, and an interrupted write leaves
-    nothing under the final name.
+    A reader never sees a half-written file, and an interrupted or failed write
+    leaves nothing under the final name. The file gets the usual umask permissions.
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
@@ -69,11 +71,14 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path) as f:
+        f.write(data)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Mapping, Sequence, Union
 
@@ -23,6 +22,7 @@ import numpy as np
 import orjson
 
 from .errors import InputError
+from .io import atomic_open
 
 PathLike = Union[str, os.PathLike]
 MAGIC = b"QDSTORE\x00"
@@ -101,27 +101,17 @@ def write_store_file(path: PathLike, categories: Sequence[str], lengths: Mapping
             break
         base += ALIGN
     specs = shifted["arrays"]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + struct.pack("<Q", len(head)) + head)
-            for name, (dtype, tail) in ARRAYS.items():
-                _pad_to(f, specs[name]["offset"])
-                written = 0
-                for chunk in chunks[name]():
-                    chunk = np.ascontiguousarray(chunk, dtype=dtype)
-                    f.write(memoryview(chunk).cast("B"))
-                    written += len(chunk)
-                if written != lengths[name]:
-                    raise RuntimeError(f"store writer: {name} has {written} rows, expected {lengths[name]}")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a store is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path) as f:
+        f.write(MAGIC + struct.pack("<Q", len(head)) + head)
+        for name, (dtype, tail) in ARRAYS.items():
+            _pad_to(f, specs[name]["offset"])
+            written = 0
+            for chunk in chunks[name]():
+                chunk = np.ascontiguousarray(chunk, dtype=dtype)
+                f.write(memoryview(chunk).cast("B"))
+                written += len(chunk)
+            if written != lengths[name]:
+                raise RuntimeError(f"store writer: {name} has {written} rows, expected {lengths[name]}")
 
 
 def _align(n: int) -> int:

@@ -32,7 +32,8 @@ import orjson
 from .errors import InputError
 from .generator import MaskConfig
 from .layout import FORMATS, LAYOUTS, Task, plan_tasks
-from .writetask import PARTS_DIR, WriteSpec, file_of, run_task, write_file_atomic
+from .io import atomic_write_bytes
+from .writetask import PARTS_DIR, WriteSpec, file_of, run_task
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
 CONFIG_NAME = "config.json"
@@ -134,7 +135,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     out.mkdir(parents=True, exist_ok=True)
     (out / PARTS_DIR).mkdir(exist_ok=True)
     if not config_path.is_file():
-        write_file_atomic(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        atomic_write_bytes(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     (first, stop), tasks = plan_tasks(spec.n, fmt, spec.shard_size, part)
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")
     names = {file_of(spec, i).split(":")[0] for t in tasks for i in range(t.first, t.stop)}
@@ -223,7 +224,7 @@ def merge_manifest(run: Run) -> None:
     if missing:
         raise InputError(f"{out}: manifest rows missing for {len(missing)} masks (first {missing[0]}); run again with --resume")
     header = ",".join(MANIFEST_COLUMNS) + "\n"
-    write_file_atomic(run.manifest, (header + "".join(rows[i] for i in range(run.first, run.stop))).encode())
+    atomic_write_bytes(run.manifest, (header + "".join(rows[i] for i in range(run.first, run.stop))).encode())
     for task in all_tasks:
         (parts_dir / task.part_name).unlink(missing_ok=True)
     try:
@@ -257,4 +258,4 @@ def write_masks(out, config: MaskConfig = MaskConfig(), store=None, *, n: int, s
 
 
 __all__ = ["MANIFEST_COLUMNS", "Run", "WriteSpec", "execute", "file_of", "merge_manifest", "prepare_run", "run_task",
-           "write_file_atomic", "write_masks"]
+           "write_masks"]

@@ -2,7 +2,7 @@
 
 Runs in worker processes (or in-process); everything it needs travels in a hashable
 :class:`WriteSpec`, and each process keeps one generator per spec (the store is opened
-memory-mapped, by path). Files are written under ``.NAME.PID.tmp`` and renamed, so a
+memory-mapped, by path). Files are written under ``.NAME.<random>.tmp`` and renamed, so a
 killed task leaves only complete files; its manifest part is written last, so a part
 file proves the task finished. See :mod:`qdimd.writer` for the run around it.
 """
@@ -12,7 +12,6 @@ import contextlib
 import csv
 import functools
 import io
-import os
 import tarfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ import orjson
 
 from .buckets import border_distance
 from .generator import MaskConfig, MaskGenerator
+from .io import atomic_open, atomic_write_bytes
 from .layout import Task, encode_png, mask_stem, shard_name, tar_member
 
 PARTS_DIR = ".qdimd-parts"
@@ -63,25 +63,8 @@ def _worker_generator(config: MaskConfig, store_path: str, seed: int) -> MaskGen
     return MaskGenerator(config, StrokeStore.load(store_path), seed)
 
 
-def write_file_atomic(path, data: bytes) -> None:
-    """Atomic write through ``.NAME.PID.tmp``, then rename.
-
-    Cheaper than :func:`qdimd.io.atomic_write_bytes` (no mkstemp), names never collide across
-    processes, and the file gets the usual umask permissions (mkstemp's are 0600).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _encode_and_write(path: Path, hole: np.ndarray, hole_value: int) -> None:
-    write_file_atomic(path, encode_png(hole, hole_value))
+    atomic_write_bytes(path, encode_png(hole, hole_value))
 
 
 def run_task(spec: WriteSpec, task: Task) -> int:
@@ -116,7 +99,7 @@ def run_task(spec: WriteSpec, task: Task) -> int:
                     pending.popleft().result()  # bounded memory; re-raises write errors
         for future in pending:
             future.result()
-    write_file_atomic(out / PARTS_DIR / task.part_name, rows.getvalue().encode())
+    atomic_write_bytes(out / PARTS_DIR / task.part_name, rows.getvalue().encode())
     return task.stop - task.first
 
 
@@ -128,12 +111,6 @@ def _tar_writer(spec: WriteSpec, task: Task):
         yield None
         return
     path = Path(spec.out) / shard_name(task.shard)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                yield lambda name, data: tar.addfile(tar_member(name, len(data)), io.BytesIO(data))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            yield lambda name, data: tar.addfile(tar_member(name, len(data)), io.BytesIO(data))

@@ -142,7 +142,7 @@ def test_bad_record_strict_raises(tmp_path, reason):
     path.write_bytes(REAL_LINE + b"\n" + BAD_LINES[reason] + b"\n")
     problems = ProblemLog(strict=True)
     got = []
-    with pytest.raises(InputError, match=f"bad.ndjson:2"):
+    with pytest.raises(InputError, match="bad.ndjson:2"):
         for d in read_ndjson(path, problems=problems):
             got.append(d)
     assert len(got) == 1  # what came before the bad record was delivered
