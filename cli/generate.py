@@ -55,13 +55,13 @@ class PartType(click.ParamType):
               help="Side at which widths hold; they scale with min(H, W) / reference size.")
 @click.option("--upscale-min", type=float, default=1.0, show_default=True, help="Upscale ~ U(min, max) before the centre crop.")
 @click.option("--upscale-max", type=float, default=1.5, show_default=True, help="See --upscale-min.")
-@click.option("--visible-strokes/--allow-empty", default=True, show_default=True,
-              help="Redraw strokes that would fall wholly outside the centre crop (--allow-empty: Algorithm 1 as printed, ~0.8% empty masks).")
+@click.option("--allow-empty", is_flag=True,
+              help="Keep masks whose strokes all fall outside the centre crop (Algorithm 1 as printed: ~0.8% empty masks).")
 @click.option("--augment", is_flag=True, help="Also apply the PConv mask augmentation (dilation, rotation, crop, flips).")
 @user_errors
 def generate(n, size, out, seed, workers, strokes, resume, strict, hole_value, layout, fmt, shard_size, part, split,
              renderer, strokes_mean, strokes_std, min_strokes, width_min, width_max, reference_size, upscale_min,
-             upscale_max, visible_strokes, augment):
+             upscale_max, allow_empty, augment):
     """Generate N masks (Iskakov 2018, Algorithm 1) into --out.
 
     Writes one single-channel PNG per mask (hole = --hole-value), manifest.csv
@@ -83,7 +83,7 @@ def generate(n, size, out, seed, workers, strokes, resume, strict, hole_value, l
         augment_config = AugmentConfig()
     config = MaskConfig(size=size, strokes_mean=strokes_mean, strokes_std=strokes_std, min_strokes=min_strokes,
                         width_min=width_min, width_max=width_max, reference_size=reference_size,
-                        upscale_min=upscale_min, upscale_max=upscale_max, split=split, renderer=renderer, visible_strokes=visible_strokes,
+                        upscale_min=upscale_min, upscale_max=upscale_max, split=split, renderer=renderer, allow_empty=allow_empty,
                         augment=augment_config)
     problems = ProblemLog(strict=strict)
     try:

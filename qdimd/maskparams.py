@@ -33,10 +33,10 @@ class MaskConfig:
         split: ``"train"``/``"test"`` half of the categories (:mod:`qdimd.splits`), or None for all.
         renderer: ``"auto"``, ``"cairo"`` or ``"opencv"`` (:mod:`qdimd.render`).
         augment: optional :class:`qdimd.augment.AugmentConfig` applied after rendering.
-        visible_strokes: redraw (from the same generator) a sampled stroke that would land wholly
-            outside the centre crop, so every mask shows all of its strokes. Algorithm 1 as
-            printed does not do this, and about 0.8% of its masks at 256 come out empty;
-            ``False`` reproduces it exactly.
+        allow_empty: keep a mask none of whose stroke points lands inside the centre crop, as
+            Algorithm 1 as printed does (about 0.8% of its masks at 256 are then empty). By
+            default such a mask's strokes are redrawn from the same generator, so no mask is
+            empty (for widths over 1.5 px).
     """
 
     size: tuple[int, int] = (256, 256)
@@ -51,7 +51,7 @@ class MaskConfig:
     split: str | None = None
     renderer: str = "auto"
     augment: "AugmentConfig | None" = None
-    visible_strokes: bool = True
+    allow_empty: bool = False
 
     def __post_init__(self) -> None:
         size = tuple(int(v) for v in np.atleast_1d(self.size))

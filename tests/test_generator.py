@@ -194,12 +194,12 @@ def test_opencv_renderer_through_the_generator(store):
     assert (cairo & opencv).sum() / (cairo | opencv).sum() > 0.85
 
 
-def test_visible_strokes_leave_no_empty_masks():
-    # Algorithm 1 as printed (visible_strokes=False) gives 24 empty masks in the first 3,000 of
-    # seed 0 at 256 on the bundled sample (measured); redrawing invisible strokes gives none.
+def test_no_empty_masks_unless_allowed():
+    # Algorithm 1 as printed (allow_empty=True) gives 24 empty masks in the first 3,000 of
+    # seed 0 at 256 on the bundled sample (measured); redrawing such masks leaves none.
     counts = {}
-    for visible in (True, False):
-        gen = MaskGenerator(MaskConfig(visible_strokes=visible), seed=0)
-        counts[visible] = int((gen.batch(0, 3000).reshape(3000, -1).any(axis=1) == 0).sum())
-    assert counts[True] == 0
-    assert counts[False] > 0
+    for allow_empty in (False, True):
+        gen = MaskGenerator(MaskConfig(allow_empty=allow_empty), seed=0)
+        counts[allow_empty] = int((gen.batch(0, 3000).reshape(3000, -1).any(axis=1) == 0).sum())
+    assert counts[False] == 0
+    assert counts[True] > 0
