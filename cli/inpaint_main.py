@@ -16,7 +16,8 @@ COMMANDS = {
 }
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, extras_hint="pip install 'qdimd[inpaint]' (and 'qdimd[faiss]' for FAISS search)",
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="inpaint")
 def main() -> None:
     """Partial-convolution and Sim-K inpainting models that consume QD-IMD masks."""

@@ -9,12 +9,25 @@ import importlib
 import click
 
 
+OPTIONAL_MODULES = frozenset({"torch", "skimage", "faiss"})
+"""Imports that come with the extras; a missing one gets the install hint, not a traceback."""
+
+
 class LazyGroup(click.Group):
     """Group whose commands are ``name -> "module:attribute"`` inside this package."""
 
-    def __init__(self, *args, lazy_commands: dict[str, str], **kwargs):
+    def __init__(self, *args, lazy_commands: dict[str, str], extras_hint: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands)
+        self.extras_hint = extras_hint
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            if not self.extras_hint or exc.name is None or exc.name.split(".")[0] not in OPTIONAL_MODULES:
+                raise
+            raise click.ClickException(f"this command needs the package {exc.name.split('.')[0]!r}: {self.extras_hint}") from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))

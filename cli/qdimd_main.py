@@ -17,7 +17,8 @@ COMMANDS = {
 }
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, extras_hint="pip install 'qdimd[torch]'",
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qdimd")
 def main() -> None:
     """Irregular inpainting masks from Quick, Draw! strokes (Iskakov 2018, Algorithm 1)."""
