@@ -5,12 +5,21 @@
 from __future__ import annotations
 
 import importlib
+import sys
+import warnings
 
 import click
 
 
 OPTIONAL_MODULES = frozenset({"torch", "skimage", "faiss"})
 """Imports that come with the extras; a missing one gets the install hint, not a traceback."""
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``Warning: ...`` line on stderr (above any progress bar), without the library's file and line."""
+    from tqdm import tqdm
+
+    tqdm.write(f"Warning: {message}", file=sys.stderr)
 
 
 class LazyGroup(click.Group):
@@ -23,7 +32,9 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():  # restores the warning display on exit
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except ModuleNotFoundError as exc:
             if not self.extras_hint or exc.name is None or exc.name.split(".")[0] not in OPTIONAL_MODULES:
                 raise

@@ -40,3 +40,21 @@ def test_missing_torch_gives_an_install_hint_not_a_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "needs the package 'torch'" in proc.stderr and "qdimd[inpaint]" in proc.stderr
+
+
+def test_warnings_print_as_one_line_without_the_source_location():
+    import warnings
+
+    import click
+
+    @click.command()
+    def warn():
+        warnings.warn("random weights: smoke tests only", UserWarning)
+
+    from qdimd_cli.lazy import LazyGroup
+
+    group = LazyGroup(lazy_commands={}, commands={"warn": warn})
+    result = CliRunner().invoke(group, ["warn"])
+    assert result.exit_code == 0
+    assert "Warning: random weights: smoke tests only" in result.output
+    assert "UserWarning" not in result.output and ".py:" not in result.output
