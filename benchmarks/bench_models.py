@@ -6,7 +6,7 @@
    (same channels, BatchNorm, activations, upsampling; target <= 1.3x).
 3. Training images/s at 256 (PConvUNet + the full loss with a full-size VGG-16).
 4. Peak memory of one training step at batch 1 (a fresh child process: peak RSS
-   over the RSS after building the models; CUDA: max allocated).
+   over the RSS after building the models; CPU only).
 
 Run: ``python -m benchmarks.bench_models`` (``--quick`` for fewer repeats,
 ``--cpu-time`` to time in process CPU seconds on a busy shared machine).

@@ -51,6 +51,8 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, no_isco
     plan = plan_evaluation(config, problems=problems)
     if problems:
         click.echo(problems.summary(), err=True)
+    if plan.scaled_note:
+        click.echo(f"note: {plan.scaled_note}", err=True)
     pending = plan.pending
     done = len(plan.pairs) - len(pending)
     if done:

@@ -49,6 +49,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     problems = ProblemLog(strict=strict)
     triples = pair_files(image, mask, out, problems)
     run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed)
+    written = 0
     for image_path, mask_path, out_path in tqdm(triples, desc="fill", unit="img", disable=len(triples) < 2):
         try:
             img, hole = load_pair(image_path, mask_path, hole_value)
@@ -56,15 +57,17 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         except InputError as exc:
             if len(triples) == 1:
                 raise
-            problems.add(str(image_path), None, str(exc))
+            message = str(exc)
+            problems.add(str(image_path), None, message.removeprefix(f"{image_path}: "))
             continue
         save_image(out_path, result)
+        written += 1
         for i, (src, sim, aux_img) in enumerate(neighbours if save_neighbours else []):
             save_image(Path(out_path).with_name(f"{Path(out_path).stem}.neighbour{i}.png"), np.asarray(aux_img))
             click.echo(f"{out_path}\tneighbour{i}\t{src}\t{sim:.4f}")
     if problems:
         click.echo(problems.summary(), err=True)
-    click.echo(f"wrote {len(triples) - len(problems.problems)} image(s) to {out}")
+    click.echo(f"wrote {written} image(s) to {out}")
 
 
 def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed):

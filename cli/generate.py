@@ -86,15 +86,26 @@ def generate(n, size, out, seed, workers, strokes, resume, strict, hole_value, l
                         upscale_min=upscale_min, upscale_max=upscale_max, split=split, renderer=renderer, allow_empty=allow_empty,
                         augment=augment_config)
     problems = ProblemLog(strict=strict)
+    bars = []
+
+    def indexing(count: int) -> None:  # a bar only when sources are streamed into a temporary store
+        if not bars:
+            bars.append(tqdm(unit=" drawings", unit_scale=True, desc="index strokes", dynamic_ncols=True))
+        bars[0].update(count)
+
     try:
-        store = open_strokes(list(strokes) or None, problems=problems)
+        store = open_strokes(list(strokes) or None, problems=problems, progress=indexing)
     except InputError as exc:
         raise click.ClickException(f"{exc}\n{problems.summary()}" if len(problems) else str(exc)) from None
+    finally:
+        for bar in bars:
+            bar.close()
     if len(problems):
         click.echo(problems.summary(), err=True)
     run = prepare_run(out, config, store, n=n, seed=seed, hole_value=hole_value, layout=layout, fmt=fmt,
                       shard_size=shard_size, part=part, resume=resume, sources=list(strokes))
-    label = "" if part is None else f" (part {part[0]}/{part[1]}: indices {run.first}..{run.stop - 1})"
+    label = "" if part is None else f" (part {part[0]}/{part[1]}: " + (
+        f"indices {run.first}..{run.stop - 1})" if run.total else f"nothing: {part[1]} parts for {n} masks)")
     try:
         with tqdm(total=run.total, initial=run.total - run.todo, unit="mask", desc="generate", dynamic_ncols=True) as bar:
             for count in execute(run, workers):

@@ -21,14 +21,17 @@ from .options import strict_option, user_errors, vgg_weights_option
 @click.option("--pca", "pca_dim", type=click.IntRange(min=1), default=None, help="Reduce descriptors to D dims by PCA (new databases).")
 @click.option("--topk", type=click.IntRange(min=1), default=None,
               help="Also store each image's K nearest other images (for inpaint train --model simk).")
+@click.option("--dup-threshold", type=click.FloatRange(-1, 1), default=None,
+              help="With --topk: leave images more similar than this (copies, near-duplicates) out of each "
+                   "image's neighbours, as Sim-K's test-time retrieval does (0.97 there); kept on --append.")
 @click.option("--append", is_flag=True,
               help="Add images not yet in --out (known paths are skipped; idempotent); keeps the stored descriptor settings.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per VGG forward.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:N, mps.")
 @strict_option
 @user_errors
-def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, size, pca_dim, topk, append, batch_size,
-          device, strict):
+def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, size, pca_dim, topk, dup_threshold, append,
+          batch_size, device, strict):
     """Describe every photo under --images with VGG-16 and store the descriptors in --out.
 
     Unreadable images are reported and skipped (--strict stops at the first).
@@ -65,8 +68,9 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
             bar.update(done - bar.n)
 
         try:
-            db = build_database(paths, out, vgg=vgg, vgg_source="random" if allow_random_vgg else str(vgg_weights or "torchvision"),
-                                descriptor=config, append=append, topk=topk, batch_size=batch_size, problems=problems,
+            source = "random" if allow_random_vgg else str(vgg_weights or "torchvision")
+            db = build_database(paths, out, vgg=vgg, vgg_source=source, descriptor=config, append=append, topk=topk,
+                                topk_dup_threshold=dup_threshold, batch_size=batch_size, problems=problems,
                                 progress=progress, device=device)
         except InputError as exc:
             if len(problems):

@@ -19,7 +19,8 @@ from .options import user_errors, vgg_weights_option
 def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
     """Print the K database images nearest to IMAGE: PATH<TAB>SIMILARITY, best first.
 
-    IMAGE itself is never printed, even when it is in the database.
+    IMAGE itself is never printed, even when it is in the database (under any
+    path to it) or when the database holds a byte-identical copy of it.
     """
     import warnings
 
@@ -34,9 +35,7 @@ def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
     size = database.descriptor.size
     features = create_descriptor_features(vgg, database.descriptor).to(device)
     vector = database.describe(features, [load_image(image, (size, size))], device=device)
-    own = database.index_of(image)
-    sims, ids = database.search(vector, k, exclude=[() if own is None else (own,)], dup_threshold=dup_threshold,
-                                device=device)
-    for sim, i in zip(sims[0], ids[0]):
+    sims, ids = database.search_file(vector, k, image, dup_threshold=dup_threshold, device=device)
+    for sim, i in zip(sims, ids):
         if i >= 0:
             click.echo(f"{database.files[i]}\t{sim:.4f}")

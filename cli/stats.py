@@ -40,6 +40,8 @@ def stats(src, histogram, border_margin, hole_value, no_manifest, strict):
                              margin=border_margin, problems=problems, use_manifest=not no_manifest, progress=progress)
     if len(problems):
         click.echo(problems.summary(), err=True)
+    for folder, text in result.decided.items():
+        click.echo(f"{folder}: {text}")
     click.echo(f"{src}: {len(result.hole_ratio)} masks (from the {result.origin})")
     click.echo(format_table(summarize(result.hole_ratio, result.bucket, result.group)))
     path = Path(histogram) if histogram else Path(f"{Path(src).resolve().name}_ratio_histogram.png")  # never inside SRC

@@ -23,6 +23,8 @@ from .options import SIZE, hole_value_option, seed_option, user_errors, vgg_weig
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its checkpoint left off.")
 @click.option("--masks", type=click.Path(file_okay=False), default=None, help="Folder of mask files instead of generated masks.")
 @hole_value_option
+@click.option("--loss-weights", type=(float, float, float, float, float), default=(1.0, 6.0, 0.05, 120.0, 0.1),
+              show_default=True, metavar="VALID HOLE PERC STYLE TV", help="Weights of the loss terms (the paper's).")
 @click.option("--no-augment", is_flag=True, help="Generated masks without augmentation (dilation, rotation, crop, flips).")
 @seed_option
 @vgg_weights_option
@@ -41,6 +43,7 @@ def train(**opts) -> None:
     Multi-GPU / multi-node: torchrun --nproc-per-node G "$(which inpaint)" train ...
     """
     import signal
+    import sys
 
     from tqdm import tqdm
 
@@ -52,7 +55,7 @@ def train(**opts) -> None:
         model=opts["model"], out=opts["out"], images=opts["images"], db=opts["db"], k=opts["k"], size=opts["size"],
         width=opts["width"], max_steps=opts["max_steps"], batch_size=opts["batch_size"], lr=opts["lr"],
         finetune=opts["finetune"], init_from=opts["init_from"], resume=opts["resume"], masks=opts["masks"],
-        hole_value=opts["hole_value"], augment_masks=not opts["no_augment"], seed=opts["seed"],
+        hole_value=opts["hole_value"], augment_masks=not opts["no_augment"], loss_weights=opts["loss_weights"], seed=opts["seed"],
         vgg_weights=opts["vgg_weights"], allow_random_vgg=opts["allow_random_vgg"], vgg_width=opts["vgg_width"],
         checkpoint_every=opts["checkpoint_every"], log_every=opts["log_every"], sample_every=opts["sample_every"],
         workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
@@ -60,13 +63,16 @@ def train(**opts) -> None:
     config = resolve_config(config)
     main = env_dist_info().is_main
     problems = ProblemLog()
-    bar = tqdm(total=config.max_steps, desc="train", unit="step", disable=not main, dynamic_ncols=True)
+    bars = []   # made at the first step: set-up errors print no empty bar; a resumed run starts at its step
 
     def on_step(step: int, losses: dict[str, float]) -> None:
-        if bar.n == 0 and step > 1:
-            bar.update(step - 1)
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+        if not bars:
+            if problems:  # unreadable files are known once the data is scanned: say so now, not hours later
+                tqdm.write(problems.summary(), file=sys.stderr)
+            bars.append(tqdm(total=config.max_steps, initial=step - 1, desc="train", unit="step", disable=not main,
+                             dynamic_ncols=True))
+        bars[0].set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+        bars[0].update(1)
 
     def stop(signum, frame):  # SIGTERM (schedulers, torchrun) stops like Ctrl-C: checkpoint, then exit
         raise KeyboardInterrupt
@@ -75,12 +81,12 @@ def train(**opts) -> None:
     try:
         result = run_training(config, on_step=on_step, problems=problems)
     except KeyboardInterrupt:
-        bar.close()
         raise click.ClickException(f"interrupted; checkpoint saved in {config.out} (continue with --resume)") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    bar.close()
+        for bar in bars:
+            bar.close()
     if main:
-        if problems:
+        if problems and not bars:   # no step ran (resumed a finished run): report here
             click.echo(problems.summary(), err=True)
         click.echo(f"step {result.step}: checkpoint {config.out}/checkpoint.pt")

@@ -93,12 +93,24 @@ class InpaintDataset(torch.utils.data.Dataset):
         config: data configuration.
         neighbours: Sim-K only: ``(len(files), >= k)`` int64, row i = database files near files[i].
         neighbour_files: the files that ``neighbours`` indexes.
+        mask_files: readable mask files (see :func:`training_masks`); default: every
+            mask file under ``config.masks``.
+
+    A photo or mask that passed the header scan but fails to decode is warned
+    about once and replaced by the next one (deterministically), never ending the run.
 
     Items are dicts: ``image`` ``(3, H, W)``, ``valid`` ``(1, H, W)`` float32 (1 = known),
     ``index`` (the sample index) and, for ``k > 0``, ``aux`` ``(k, 3, H, W)``.
     """
 
-    def __init__(self, files: Sequence[Path], config: DataConfig, neighbours: np.ndarray | None = None, neighbour_files: Sequence[str] | None = None):
+    def __init__(
+        self,
+        files: Sequence[Path],
+        config: DataConfig,
+        neighbours: np.ndarray | None = None,
+        neighbour_files: Sequence[str] | None = None,
+        mask_files: Sequence[Path] | None = None,
+    ):
         if not files:
             raise InputError("no readable training images")
         self.files = [Path(f) for f in files]
@@ -110,7 +122,12 @@ class InpaintDataset(torch.utils.data.Dataset):
                 raise ValueError(f"Expected neighbours of shape ({len(self.files)}, >= {config.k}), got {neighbours.shape}")
         self.neighbours = neighbours
         self.neighbour_files = list(neighbour_files) if neighbour_files is not None else None
-        self.mask_files = find_images(config.masks, MASK_SUFFIXES) if config.masks else None
+        if mask_files is None and config.masks:
+            mask_files = find_images(config.masks, MASK_SUFFIXES)
+        if mask_files is not None and not len(mask_files):
+            raise InputError(f"{config.masks}: no readable mask files")
+        self.mask_files = [Path(f) for f in mask_files] if mask_files is not None else None
+        self._warned: set[Path] = set()   # undecodable files already reported (per worker process)
         self._generator = None
         self._perm: tuple[int, np.ndarray] | None = None  # cache of the last epoch's permutation
 
@@ -143,21 +160,40 @@ class InpaintDataset(torch.utils.data.Dataset):
         if self.mask_files is None:
             return np.asarray(self._mask_generator().generate(s), dtype=bool)
         rng = np.random.default_rng([self.config.seed, s])
-        path = self.mask_files[int(rng.integers(len(self.mask_files)))]
-        return resize_hole(hole_from_gray(load_gray(path), self.config.hole_value), self.config.size)
+        n = len(self.mask_files)
+        first = int(rng.integers(n))
+        for j in range(n):   # an undecodable mask: the next file of the list
+            path = self.mask_files[(first + j) % n]
+            try:
+                gray = load_gray(path)
+            except InputError as exc:
+                self._warn_once(path, f"{exc}; using another mask file")
+                continue
+            return resize_hole(hole_from_gray(gray, self.config.hole_value), self.config.size)
+        raise InputError(f"{self.config.masks}: no mask file could be decoded")
 
     def _photo(self, path) -> np.ndarray:
         return load_image(path, tuple(self.config.size))
 
+    def _warn_once(self, path: Path, message: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            warnings.warn(message, stacklevel=3)
+
     def __getitem__(self, s: int) -> dict:
         if s < 0:
             raise IndexError(f"Expected a sample index >= 0, got {s}")
-        i = self.photo_index(s)
-        try:
-            image = self._photo(self.files[i])
-        except InputError as exc:  # unreadable past its header: use the next photo, say so
-            warnings.warn(f"{exc}; using another image for sample {s}", stacklevel=2)
-            return self[s + 1]
+        n = len(self.files)
+        first = self.photo_index(s)
+        for j in range(n):   # unreadable past its header: the next file of the list, same mask
+            i = (first + j) % n
+            try:
+                image = self._photo(self.files[i])
+                break
+            except InputError as exc:
+                self._warn_once(self.files[i], f"{exc}; using another image")
+        else:
+            raise InputError(f"none of the {n} training images could be decoded")
         item = {
             "image": torch.from_numpy(normalize_image(image)),
             "valid": torch.from_numpy((~self.hole(s)).astype(np.float32)[None]),
@@ -208,4 +244,12 @@ def training_files(images: str | os.PathLike, problems: ProblemLog) -> list[Path
     files = scan_images(find_images(images), problems)
     if not files:
         raise InputError(f"{images}: no readable images")
+    return files
+
+
+def training_masks(masks: str | os.PathLike, problems: ProblemLog) -> list[Path]:
+    """Readable mask files under ``masks`` (recursive); unreadable ones reported in ``problems``."""
+    files = scan_images(find_images(masks, MASK_SUFFIXES), problems)
+    if not files:
+        raise InputError(f"{masks}: no readable mask files")
     return files

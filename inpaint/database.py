@@ -4,8 +4,7 @@ A database is a folder::
 
     DB/config.json            format, descriptor config, VGG source, names of the files below
     DB/vectors-<gen>.npy      (N, D) float16 unit descriptors (memory-mapped on load)
-    DB/files-<gen>.json       N image paths as given at indexing (relative to the working
-                              directory then) or absolute
+    DB/files-<gen>.json       N absolute image paths (made absolute at indexing, symlinks kept)
     DB/topk-<gen>.npy         optional (N, K) int64: each image's K nearest other images
     DB/pca-<gen>.npz          optional PCA (mean, components) applied to raw descriptors
 
@@ -36,6 +35,16 @@ VERSION = 1
 def _key(path: str | os.PathLike) -> str:
     """Identity of an image file: its resolved absolute path."""
     return os.path.realpath(os.fspath(path))
+
+
+def _same_bytes(a: str | os.PathLike | None, b: str | os.PathLike) -> bool:
+    """Whether files ``a`` and ``b`` hold the same bytes (False when either is missing)."""
+    import filecmp
+
+    try:
+        return a is not None and filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 class ImageDB:
@@ -97,6 +106,27 @@ class ImageDB:
 
             return search_faiss(index, queries, k, exclude=exclude, dup_threshold=dup_threshold)
         return search_exact(self.vectors, queries, k, exclude=exclude, dup_threshold=dup_threshold, device=device)
+
+    def search_file(self, query: np.ndarray, k: int, query_path: str | os.PathLike | None, *,
+                    dup_threshold: float | None = None, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(sims, ids)`` ``(k,)`` for one query ``(D,)`` or ``(1, D)``, never the query file.
+
+        Left out: the row of ``query_path`` (any path to it: relative, absolute, a
+        link) and every database file with the same bytes (a copy). Unused slots
+        hold ``-inf`` and ``-1``.
+        """
+        own = self.index_of(query_path) if query_path is not None else None
+        excluded = set() if own is None else {own}
+        checked: dict[int, bool] = {}
+        while True:
+            sims, ids = self.search(np.atleast_2d(query), k, exclude=[excluded], dup_threshold=dup_threshold, device=device)
+            for i in ids[0][ids[0] >= 0]:
+                if int(i) not in checked:
+                    checked[int(i)] = _same_bytes(query_path, self.files[i])
+            copies = {int(i) for i in ids[0] if i >= 0 and checked[int(i)]}
+            if not copies:
+                return sims[0], ids[0]
+            excluded |= copies
 
     # --- files ---------------------------------------------------------------
 
@@ -177,6 +207,7 @@ def build_database(
     descriptor: DescriptorConfig | None = None,
     append: bool = False,
     topk: int | None = None,
+    topk_dup_threshold: float | None = None,
     batch_size: int = 16,
     problems: ProblemLog | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -194,6 +225,8 @@ def build_database(
             else the defaults. Appending with a different kind or size is an error.
         topk: also store each image's ``topk`` nearest others (kept at the
             stored K on append when ``None``).
+        topk_dup_threshold: leave near-duplicates (cosine similarity above it, e.g.
+            copies of an image) out of its neighbours; kept on append.
         problems: unreadable images are noted here and skipped (``None``: raise).
         progress: ``progress(done, total)`` after each batch.
 
@@ -213,12 +246,18 @@ def build_database(
         descriptor = descriptor or old.descriptor
         if old.descriptor.kind != descriptor.kind or old.descriptor.size != descriptor.size:
             raise InputError(f"{out}: database uses descriptor {old.descriptor}, cannot append with {descriptor}")
-        descriptor, topk = old.descriptor, topk if topk is not None else old.config.get("topk_k")
+        stored_k = old.config.get("topk_k") or old.config.get("topk_pending")  # pending: an interrupted run's
+        descriptor, topk = old.descriptor, topk if topk is not None else stored_k
+        if topk_dup_threshold is None:
+            topk_dup_threshold = old.config.get("topk_dup_threshold")
     elif (out / "config.json").exists() and not append:
         raise InputError(f"{out}: database exists; pass --append to add images or choose another folder")
     descriptor = descriptor or DescriptorConfig()
     if old is not None and float(old.config.get("vgg_width", 1.0)) != float(vgg.width):
         raise InputError(f"{out}: database was built with VGG width {old.config.get('vgg_width')}, got {vgg.width}")
+    if old is not None and (old.config.get("vgg") == "random") != (vgg_source == "random"):
+        raise InputError(f"{out}: database was built with VGG-16 weights {old.config.get('vgg')!r}, cannot append "
+                         f"descriptors from {vgg_source!r} (they would not be comparable)")
     features = create_descriptor_features(vgg, descriptor).to(device)
     known = set(old._keys) if old is not None else set()
     todo, seen = [], set()
@@ -237,24 +276,28 @@ def build_database(
             batch = list(load_images(todo[start : start + batch_size], (descriptor.size, descriptor.size), problems))
             if batch:
                 raw.append(describe_images(features, [im for _, im in batch], descriptor, device=device))
-                new_files += [os.fspath(p) for p, _ in batch]
+                new_files += [os.path.abspath(p) for p, _ in batch]  # queries work from any directory
             if progress is not None:
                 progress(min(len(todo), start + batch_size), len(todo))
     except KeyboardInterrupt:
         if new_files and (old is not None or descriptor.pca_dim is None):  # a PCA needs all images
-            _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), None, device).save(out)
+            partial = _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), None, device)
+            if topk is not None:  # an --append finishes the neighbours
+                partial.config.update(topk_pending=topk, topk_dup_threshold=topk_dup_threshold)
+            partial.save(out)
         raise
     if not files and not new_files:
         raise InputError(f"no readable image to index into {out}")
-    db = _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), topk, device)
+    db = _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), topk, device, topk_dup_threshold)
     if old is None or new_files or (topk is not None and old.topk is None) or (
-            topk is not None and old.topk is not None and old.topk.shape[1] != topk):
+            topk is not None and old.topk is not None and old.topk.shape[1] != topk) or "topk_pending" in old.config or (
+            topk is not None and old.config.get("topk_dup_threshold") != topk_dup_threshold):
         db.save(out)
         return ImageDB.load(out)
     return old
 
 
-def _assemble(files, new_files, raw, old, descriptor, vgg, topk, device) -> ImageDB:
+def _assemble(files, new_files, raw, old, descriptor, vgg, topk, device, dup_threshold=None) -> ImageDB:
     """Combine the stored and the new descriptors (PCA fitted on a new database only)."""
     new = np.concatenate(raw) if raw else np.zeros((0, old.dim if old is not None else 0), np.float32)
     pca = old.pca if old is not None else None
@@ -271,7 +314,13 @@ def _assemble(files, new_files, raw, old, descriptor, vgg, topk, device) -> Imag
     config = dict(old.config) if old is not None else {"descriptor": descriptor.to_dict(), "vgg": vgg[0], "vgg_width": vgg[1]}
     neighbours = None
     if topk is not None:
-        neighbours = precompute_topk(vectors, topk, device=device)
+        neighbours = precompute_topk(vectors, topk, dup_threshold=dup_threshold, device=device)
+        short = int((neighbours < 0).any(axis=1).sum())
+        if short:
+            raise InputError(f"Expected {topk} neighbours per image below similarity {dup_threshold}, but {short} "
+                             "image(s) have fewer; lower --topk or raise --dup-threshold")
+        config["topk_dup_threshold"] = dup_threshold
+        config.pop("topk_pending", None)
     return ImageDB(files + new_files, vectors, config, topk=neighbours, pca=pca)
 
 

@@ -56,7 +56,12 @@ class Pair:
     mask: str
 
 
-def _image_size(path: Path) -> tuple[int, int]:
+def image_size(path: Path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header.
+
+    Raises:
+        InputError: missing or unreadable file (the message names it).
+    """
     try:
         with Image.open(path) as im:
             return im.height, im.width
@@ -64,6 +69,17 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
         raise InputError(f"{path}: not a readable image ({exc})") from None
+
+
+def split_margin(root: str | os.PathLike) -> int | None:
+    """The border margin a split was bucketed with: ``border_margin`` (generated) or an integer ``margin``
+    (``qdimd bucket --from --border-margin``); None when scaled per mask size or unknown."""
+    config = split_config(root)
+    for key in ("border_margin", "margin"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def split_config(root: str | os.PathLike) -> dict:
@@ -81,7 +97,8 @@ def _read_manifest(root: Path, hole_value: int) -> list[MaskEntry]:
     edges = config.get("edges")
     if edges is not None and tuple(float(e) for e in edges) != DEFAULT_EDGES:
         raise InputError(f"{root / 'config.json'}: custom bucket edges {edges}; inpaint eval reports the papers' {DEFAULT_EDGES}")
-    hole_value = int(config.get("hole_value", hole_value))
+    stored = config.get("hole_value", hole_value)  # "auto" in a `qdimd bucket --from` split: rows say
+    hole_value = int(stored) if isinstance(stored, int) or str(stored).isdigit() else hole_value
     entries = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -101,7 +118,7 @@ def _read_manifest(root: Path, hole_value: int) -> list[MaskEntry]:
             file = root / row["file"]
             if not file.is_file():
                 raise InputError(f"{path}:{line}: mask file {row['file']} is missing from {root}")
-            h, w = _image_size(file)
+            h, w = image_size(file)
             entries.append(MaskEntry(row["file"], bucket, row["group"], value, h, w))
     return entries
 

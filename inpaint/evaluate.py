@@ -36,7 +36,7 @@ from PIL import Image
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_write_bytes
 
-from .evalsplit import MaskEntry, Pair, check_one_size, load_hole, pair_images, read_split, rebucket, resize_hole
+from .evalsplit import MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket, resize_hole
 from .images import find_images, load_image
 from .methods import MethodSpec, load_method, parse_methods
 from .metrics import image_metrics
@@ -114,6 +114,22 @@ class EvalPlan:
     problems: ProblemLog
     done: set[tuple[str, int, str, int]]
     n_rows: int
+    image_sizes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
+    """``(H, W) -> count`` of the readable photos (those of another size than ``size`` are scaled)."""
+
+    @property
+    def scaled_note(self) -> str | None:
+        """A line saying which photos are scaled to the evaluation size, or None when all have it."""
+        other = {s: n for s, n in self.image_sizes.items() if s != tuple(self.size)}
+        if not other:
+            return None
+        sizes = ", ".join(f"{n} of {h}x{w}" for (h, w), n in sorted(other.items(), key=lambda x: -x[1])[:3])
+        hint = ""
+        if len(self.image_sizes) == 1 and self.config.size is None:
+            (h, w), = self.image_sizes
+            hint = f"; --size {h if h == w else f'{h}x{w}'} evaluates at the photos' size (masks resized and re-bucketed)"
+        return (f"{sum(other.values())} photo(s) ({sizes}{', ...' if len(other) > 3 else ''}) are scaled to cover "
+                f"{self.size[0]}x{self.size[1]} (the masks' size) and centre-cropped (bicubic){hint}")
 
     @property
     def out(self) -> Path:
@@ -183,7 +199,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     images_root = Path(config.images)
     if not images_root.is_dir():
         raise InputError(f"{images_root}: no such image folder")
-    names = [p.relative_to(images_root).as_posix() for p in find_images(images_root)]
+    names, image_sizes = _scan_images(images_root, problems)
     entries, from_manifest = read_split(config.masks, hole_value=config.hole_value, problems=problems)
     n_masks = len(entries)
     if config.size is not None:
@@ -208,7 +224,24 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
         atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
     (out / PARTS).mkdir(exist_ok=True)
     done, n_rows = _recover_rows(out, config.iscore, 1000)
-    return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows)
+    return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows,
+                    image_sizes)
+
+
+def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tuple[int, int], int]]:
+    """Names (relative to ``root``) of the readable photos and a count of their sizes; unreadable ones reported."""
+    names, sizes = [], {}
+    for path in find_images(root):
+        try:
+            size = image_size(path)
+        except InputError as exc:
+            problems.add(str(path), None, str(exc).split(": ", 1)[-1])
+            continue
+        names.append(path.relative_to(root).as_posix())
+        sizes[size] = sizes.get(size, 0) + 1
+    if not names:
+        raise InputError(f"{root}: no readable image")
+    return names, sizes
 
 
 def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:

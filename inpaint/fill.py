@@ -1,12 +1,15 @@
 """Inpainting real images of any size with a trained PConv or Sim-K UNet.
 
 The UNets need H and W that are multiples of ``2 ** layer_size``: the image is
-padded at the bottom/right with *hole* pixels (valid = 0, so for PConv the
-padding is invisible, exactly like the image border), run, and cropped back.
-With ``tile`` the image is instead cut into overlapping ``tile x tile`` windows
-(e.g. the training size) that are inpainted separately and blended with linear
-ramps. The result keeps every known pixel and takes the network's output in
-the hole (the composite ``I_comp``).
+padded at the bottom/right with *hole* pixels (valid = 0), run, and cropped
+back. The padding's values never reach the result (they are masked out like
+any hole); the network only sees that the picture ends there, as at a border
+(deep layers may fill the padded strip like any hole, so the amount of padding
+can shift the prediction slightly near the bottom/right edges). With ``tile``
+the image is instead cut into overlapping ``tile x tile`` windows (e.g. the
+training size) that are inpainted separately and blended with linear ramps;
+windows without a hole pixel are skipped. The result keeps every known pixel
+and takes the network's output in the hole (the composite ``I_comp``).
 """
 from __future__ import annotations
 
@@ -131,6 +134,8 @@ def fill_image(
                 for i, y in enumerate(ys):
                     for j, x in enumerate(xs):
                         win = (slice(y, y + tile), slice(x, x + tile))
+                        if not hole[win].any():   # nothing of this window is used: known pixels are kept
+                            continue
                         out = _run(model, image[win], hole[win], [a[win] for a in aux], device)
                         th, tw = out.shape[1:]
                         wgt = np.outer(_ramp(th, ov, i == 0, i == len(ys) - 1), _ramp(tw, ov, j == 0, j == len(xs) - 1))

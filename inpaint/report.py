@@ -22,7 +22,7 @@ from PIL import Image
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, default_margin
 from qdimd.io import atomic_write_bytes
 
-from .evalsplit import split_config
+from .evalsplit import split_margin
 from .evaluate import GRID_EXAMPLES, PER_IMAGE, PROBS, EvalPlan, part_path
 from .metrics import METRICS, SSIM_PARAMS, aggregate
 
@@ -117,7 +117,8 @@ def border_margin(plan: EvalPlan) -> int:
     """The split's border margin (its config.json) or the default one of the evaluation size."""
     default = default_margin(*plan.size)
     if plan.from_manifest and plan.config.size is None:
-        return int(split_config(plan.config.masks).get("border_margin", default))
+        margin = split_margin(plan.config.masks)
+        return default if margin is None else margin
     return default
 
 
@@ -133,6 +134,7 @@ def _report_md(plan: EvalPlan, results: list[dict]) -> str:
         f"Images `{c.images}`, masks `{c.masks}` ({'qdimd bucket split' if plan.from_manifest else 'folder, buckets measured'}), "
         f"{h}x{w} px, seed {c.seed}, border margin {margin} px. "
         "N: every hole at least the margin from the border; B: some hole within it.\n",
+        *([f"{plan.scaled_note[0].upper()}{plan.scaled_note[1:]}.\n"] if plan.scaled_note else []),
         "Methods: " + ", ".join(f"`{s.label}` ({s.kind})" for s in plan.specs) + ".\n",
         table_markdown(results, labels, metrics),
         "L1: mean |output - truth| / 255 x 100 over all pixels and channels; PSNR: 10 log10(255^2 / MSE); "

@@ -4,7 +4,7 @@
    OpenCV's Telea when none is given (with a warning).
 2. A descriptor of the coarse result (the database's own descriptor settings
    and PCA), its top-K database images (never the query itself: excluded by
-   path and by near-duplicate similarity), then the Sim-K network fed the
+   path, by identical file bytes and by near-duplicate similarity), then the Sim-K network fed the
    masked image, the mask and the K retrieved images, composited with the
    known pixels.
 
@@ -54,16 +54,15 @@ def retrieve_neighbours(
 
     Args:
         vgg: the :class:`~inpaint.vgg.VGG16` the database was built with.
-        query_path: the query's file; excluded when it is in the database.
+        query_path: the query's file; excluded when it is in the database, and so
+            are byte-identical copies of it.
         dup_threshold: results above this cosine similarity count as the query itself.
     """
     features = create_descriptor_features(vgg, db.descriptor).to(device)
     query = db.describe(features, [image], device=device)
-    own = db.index_of(query_path) if query_path is not None else None
-    exclude = [() if own is None else (own,)]
-    sims, ids = db.search(query, k, exclude=exclude, dup_threshold=dup_threshold, device=device)
-    keep = ids[0] >= 0
-    return sims[0][keep], ids[0][keep]
+    sims, ids = db.search_file(query, k, query_path, dup_threshold=dup_threshold, device=device)
+    keep = ids >= 0
+    return sims[keep], ids[keep]
 
 
 def _random_ids(db: ImageDB, k: int, rng: np.random.Generator, own: int | None) -> np.ndarray:

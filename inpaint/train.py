@@ -30,15 +30,15 @@ from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_write_bytes
 
 from .checkpoint import build_model, read_checkpoint, save_checkpoint, set_rng_state, unwrap
-from .data import DataConfig, InpaintDataset, StepBatchSampler, scan_images, training_files
+from .data import DataConfig, InpaintDataset, StepBatchSampler, scan_images, training_files, training_masks
 from .distributed import DistInfo, all_reduce_mean, destroy_process_group, env_dist_info, init_process_group, resolve_device
-from .losses import InpaintingLoss, LossWeights
+from .losses import TERMS, InpaintingLoss, LossWeights
 from .models import create_model, default_layer_size, list_models
 from .trainlog import RunLog, render_grid, save_grid
 from .unet import SimKUNet, he_init
 
 # fields that must match between a checkpoint and a resumed run
-RESUME_KEYS = ("model", "k", "width", "size", "batch_size", "lr", "seed", "finetune", "masks", "db", "images")
+RESUME_KEYS = ("model", "k", "width", "size", "batch_size", "lr", "seed", "finetune", "masks", "db", "images", "loss_weights")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class TrainConfig:
     masks: str | None = None
     hole_value: int = 255
     augment_masks: bool = True
+    loss_weights: tuple[float, ...] = tuple(LossWeights().to_dict().values())   # valid, hole, perceptual, style, tv
     seed: int = 0
     vgg_weights: str | None = None
     allow_random_vgg: bool = False
@@ -75,14 +76,16 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["size"] = list(self.size)
+        d["loss_weights"] = list(self.loss_weights)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        if "size" in d:
-            d["size"] = tuple(d["size"])
+        for key in ("size", "loss_weights"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -124,9 +127,12 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     for name in ("max_steps", "checkpoint_every", "log_every", "sample_every"):
         if getattr(config, name) < 1:
             raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, got {getattr(config, name)}")
+    weights = tuple(float(w) for w in config.loss_weights)
+    if len(weights) != len(TERMS) or min(weights) < 0:
+        raise ValueError(f"Expected --loss-weights with {len(TERMS)} values >= 0 ({', '.join(TERMS)}), got {config.loss_weights}")
     lr = config.lr or (1e-4 if simk else 5e-5 if config.finetune else 2e-4)
     batch = config.batch_size or (12 if simk else 6)
-    return replace(config, k=k, lr=lr, batch_size=batch)
+    return replace(config, k=k, lr=lr, batch_size=batch, loss_weights=weights)
 
 
 @dataclass
@@ -140,8 +146,9 @@ class TrainResult:
 
 def _dataset(config: TrainConfig, problems: ProblemLog) -> InpaintDataset:
     data = DataConfig(config.size, config.seed, config.masks, config.hole_value, config.augment_masks, config.k)
+    masks = training_masks(config.masks, problems) if config.masks else None
     if config.db is None:
-        return InpaintDataset(training_files(config.images, problems), data)
+        return InpaintDataset(training_files(config.images, problems), data, mask_files=masks)
     from .database import ImageDB
 
     db = ImageDB.load(config.db)
@@ -158,7 +165,7 @@ def _dataset(config: TrainConfig, problems: ProblemLog) -> InpaintDataset:
             rows.append(row)
             files.append(path)
     neighbours = db.topk[rows] if config.k else None
-    return InpaintDataset(files, data, neighbours, db.files)
+    return InpaintDataset(files, data, neighbours, db.files, mask_files=masks)
 
 
 def _forward(model: nn.Module, batch: dict, device: torch.device):
@@ -222,7 +229,7 @@ def _run(config, info, device, on_step, problems) -> TrainResult:
     from .vgg import VGG16Features, load_vgg16
 
     vgg = load_vgg16(config.vgg_weights, allow_random=config.allow_random_vgg, width=config.vgg_width, progress=info.is_main)
-    loss_fn = InpaintingLoss(VGG16Features(vgg, ("pool1", "pool2", "pool3")).to(device), LossWeights())
+    loss_fn = InpaintingLoss(VGG16Features(vgg, ("pool1", "pool2", "pool3")).to(device), LossWeights(*config.loss_weights))
     if config.init_from and payload is None:
         init = read_checkpoint(config.init_from)
         if init["model"] != config.model or init["model_kwargs"] != kwargs:

@@ -118,6 +118,30 @@ def run_chunk(spec: BucketSpec, store, chunk: Chunk) -> int:
     return chunk.stop - chunk.first
 
 
+def _init_worker() -> None:
+    """Pool workers leave Ctrl-C to the parent (no tracebacks from each worker) and turn the parent's
+    ``terminate()`` (SIGTERM) into an exception, so a file being written is removed, not left as a temporary."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(1)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def remove_temporaries(folder: Path, edges: Sequence[float] = DEFAULT_EDGES) -> int:
+    """Delete the temporary files (``.<name>.<hex>.tmp``) an interrupted run left in the cell folders."""
+    removed = 0
+    for bucket, group in cells(edges):
+        cell = folder / str(bucket) / group
+        if cell.is_dir():
+            for tmp in cell.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def _run_chunk_in_worker(args) -> int:
     spec, store, chunk = args
     return run_chunk(spec, store, chunk)
@@ -158,7 +182,8 @@ def write_bucket_set(
         edges: bucket edges.
         hole_value: 255 (white holes) or 0.
         workers: processes (the store is re-opened memory-mapped in each).
-        resume: complete an interrupted run into the same folder with the same options.
+        resume: complete an interrupted run into the same folder with the same options (a complete
+            one is left as it is).
 
     Raises:
         InputError: ``out`` holds a different split, or is not empty without ``resume``.
@@ -179,8 +204,14 @@ def write_bucket_set(
     margin = default_margin(*config.size) if margin is None else int(margin)
     edges = tuple(float(e) for e in edges)
     spec = BucketSpec(str(out), config, int(seed), int(per_group), margin, edges, hole_value, resume)
+    h, w = config.size
     for bucket, group in cells(edges):  # validates every cell up front (cheap)
-        _generator(spec, store, bucket, group)
+        try:
+            _generator(spec, store, bucket, group)
+        except ValueError as exc:
+            lo, hi = edges[bucket - 1], edges[bucket]
+            raise ValueError(f"Expected a border margin that allows {group} masks of bucket {bucket} ({lo}, {hi}] at "
+                             f"{h}x{w}, got margin {margin} px: {exc}") from None
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     meta = bucket_config(spec, store)
@@ -198,24 +229,34 @@ def write_bucket_set(
         raise InputError(f"{out}: no config.json to resume from")
     elif any(p.name != PARTS_DIR for p in folder.iterdir()):
         raise InputError(f"{out}: not empty; choose a new or empty folder")
+    chunks = plan_chunks(per_group, edges)
+    total = sum(c.stop - c.first for c in chunks)
+    if resume and (folder / "manifest.csv").is_file() and not (folder / PARTS_DIR).exists():
+        yield total  # already complete
+        return
     atomic_write_bytes(config_path, (json.dumps(meta, indent=2) + "\n").encode())
     (folder / PARTS_DIR).mkdir(exist_ok=True)
-    chunks = plan_chunks(per_group, edges)
+    if resume:
+        remove_temporaries(folder, edges)
     done = {p.name for p in (folder / PARTS_DIR).iterdir()} if resume else set()
     todo = [c for c in chunks if c.part_name not in done]
-    yield sum(c.stop - c.first for c in chunks) - sum(c.stop - c.first for c in todo)
-    if workers == 1 or len(todo) <= 1:
-        for chunk in todo:
-            yield run_chunk(spec, store, chunk)
-    else:
-        import multiprocessing
+    yield total - sum(c.stop - c.first for c in todo)
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for chunk in todo:
+                yield run_chunk(spec, store, chunk)
+        else:
+            import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(todo))) as pool:
-            try:
-                yield from pool.imap_unordered(_run_chunk_in_worker, [(spec, store, c) for c in todo])
-            except BaseException:
-                pool.terminate()
-                raise
+            with multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
+                try:
+                    yield from pool.imap_unordered(_run_chunk_in_worker, [(spec, store, c) for c in todo])
+                except BaseException:
+                    pool.terminate()  # waits for the workers to stop
+                    raise
+    except BaseException:
+        remove_temporaries(folder, edges)  # a signal can land between creating a temporary and its cleanup
+        raise
     _finish(folder, spec, chunks, meta)
 
 

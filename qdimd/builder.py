@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import InputError, ProblemLog
 from .store import STORE_SUFFIX, StrokeStore, iter_store_records, quantize
-from .storefile import write_store_file
+from .storefile import is_store_file, write_store_file
 from .strokes import iter_records
 
 PathLike = Union[str, os.PathLike]
@@ -67,7 +67,7 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
     """Rows of one source file, dispatched on its suffix."""
     name = path.name
     wanted = None if categories is None else frozenset(categories)
-    if name.endswith(STORE_SUFFIX):
+    if name.endswith(STORE_SUFFIX) or (not name.endswith(SUFFIXES) and is_store_file(path)):
         try:
             store = StrokeStore.load(path)
         except InputError as exc:

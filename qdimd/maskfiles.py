@@ -125,7 +125,9 @@ def decode_gray(data: bytes, name: str) -> np.ndarray:
             gray = np.asarray(im.convert("L"), dtype=np.uint8)
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not a readable image (unknown or corrupt format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"{name}: not a readable image ({exc})") from None
     if gray.ndim != 2 or gray.size == 0:
         raise InputError(f"{name}: not a 2-D image")

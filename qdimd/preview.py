@@ -6,6 +6,7 @@ so the cell stays binary).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tarfile
@@ -73,52 +74,83 @@ def _hole_value_of(folder: Path) -> int:
 
 
 def load_folder_masks(source, n: int, *, hole_value: int | None = None) -> tuple[list[np.ndarray], list[str]]:
-    """The first ``n`` masks of a generated folder (or its ``manifest.csv``) with labels.
+    """The first ``n`` masks of a generated folder (or one of its manifests) with labels.
 
-    Reads the manifest when there is one (tar shards too), else the folder's image files
+    Reads the manifest when there is one (tar shards too): ``manifest.csv``, else the
+    ``manifest-K-of-N.csv`` of a sharded run in part order; else the folder's image files
     in sorted order. Polarity: ``hole_value``, else the folder's ``config.json``, else 255.
 
     Returns:
         ``(holes, labels)``; labels are ``"#index ratio%"`` (or the file name and ratio).
 
     Raises:
-        InputError: missing folder, no masks, unreadable files.
+        InputError: missing folder, no masks, a file that is not a manifest, unreadable files.
     """
     source = Path(source)
     folder = source.parent if source.is_file() else source
-    manifest = source if source.is_file() else folder / "manifest.csv"
     if not folder.is_dir():
         raise InputError(f"{source}: no such folder or manifest")
+    if source.is_file():
+        manifests = [source]
+    elif (folder / "manifest.csv").is_file():
+        manifests = [folder / "manifest.csv"]
+    else:
+        manifests = sorted(folder.glob("manifest-*-of-*.csv"), key=_part_number)
     hole_value = _hole_value_of(folder) if hole_value is None else hole_value
     entries: list[tuple[str, str]] = []
-    if manifest.is_file():
-        with open(manifest, newline="") as f:
-            for row in csv.DictReader(f):
-                if len(entries) == n:
-                    break
-                entries.append((row["file"], f"#{row.get('index', '?')}"))
-    else:
+    for manifest in manifests:
+        entries += _manifest_entries(manifest, n - len(entries))
+    if not manifests:
         names = sorted(p for p in os.listdir(folder) if p.lower().endswith(MASK_SUFFIXES) and not p.startswith("."))
         entries = [(name, Path(name).stem[:10]) for name in names[:n]]
     if not entries:
         raise InputError(f"{source}: no masks found (expected a qdimd generate folder, a manifest.csv or image files)")
     holes, labels = [], []
-    for file, label in entries:
-        hole = hole_from_gray(_read_entry(folder, file), hole_value)
-        holes.append(hole)
-        labels.append(f"{label} {100 * hole.mean():.1f}%")
+    with contextlib.ExitStack() as stack:
+        tars: dict[str, tarfile.TarFile] = {}
+        for file, label in entries:
+            hole = hole_from_gray(_read_entry(folder, file, tars, stack), hole_value)
+            holes.append(hole)
+            labels.append(f"{label} {100 * hole.mean():.1f}%")
     return holes, labels
 
 
-def _read_entry(folder: Path, file: str) -> np.ndarray:
+def _part_number(path: Path) -> tuple[int, str]:
+    """Sort key of ``manifest-K-of-N.csv``: K (numerically), then the name."""
+    k = path.name.removeprefix("manifest-").split("-of-")[0]
+    return (int(k) if k.isdigit() else 0, path.name)
+
+
+def _manifest_entries(manifest: Path, n: int) -> list[tuple[str, str]]:
+    """Up to ``n`` ``(file, "#index")`` of a manifest written by ``qdimd generate``."""
+    entries: list[tuple[str, str]] = []
+    try:
+        with open(manifest, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "file" not in reader.fieldnames:
+                header = ",".join(reader.fieldnames or [])
+                raise InputError(f"{manifest}: not a mask manifest (Expected a CSV header with a 'file' column, got "
+                                 f"{header[:60]!r}); pass the folder, or a manifest.csv of qdimd generate")
+            for row in reader:
+                if len(entries) >= n:
+                    break
+                entries.append((row["file"], f"#{row.get('index', '?')}"))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{manifest}: not a mask manifest ({exc})") from None
+    return entries
+
+
+def _read_entry(folder: Path, file: str, tars: dict, stack: contextlib.ExitStack) -> np.ndarray:
+    """A manifest entry's grey image; tar shards are opened once (in ``tars``) and closed by ``stack``."""
     if ":" not in file:
         return load_gray(folder / file)
     shard, member = file.split(":", 1)
     import io
 
     try:
-        with tarfile.open(folder / shard) as tar:
-            data = tar.extractfile(member).read()
+        if shard not in tars:
+            tars[shard] = stack.enter_context(tarfile.open(folder / shard))
+        data = tars[shard].extractfile(member).read()
     except (OSError, KeyError, tarfile.TarError, AttributeError) as exc:
         raise InputError(f"{folder / shard}: cannot read member {member} ({exc})") from None
     return load_gray(io.BytesIO(data))

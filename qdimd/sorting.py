@@ -20,7 +20,7 @@ from typing import Callable, Sequence, Union
 
 import numpy as np
 
-from .buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, group_of
+from .buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of
 from .errors import InputError, ProblemLog
 from .io import PathLike, atomic_write_bytes
 from .maskfiles import (
@@ -147,6 +147,41 @@ def _place(path: Path, source: MaskSource, data: bytes, link: bool) -> None:
     os.replace(tmp, path)
 
 
+def clear_previous_sort(out: Path, src: Path) -> None:
+    """Make ``out`` ready for a sort: absent or empty, or an earlier (possibly interrupted) sort, whose
+    copies and links in ``<bucket>/<group>/`` are removed (a link, never its target), so no stale file stays.
+
+    Raises:
+        InputError: ``out`` holds anything else, or ``src`` lies inside an earlier sort in ``out``.
+    """
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        mode = json.loads((out / "config.json").read_text(encoding="utf-8")).get("mode")
+    except (OSError, ValueError, AttributeError):
+        mode = None
+    if mode != "sort":
+        raise InputError(f"{out}: not empty and not the output of an earlier sort; choose a new or empty folder")
+    if src.resolve().is_relative_to(out.resolve()):
+        raise InputError(f"{src}: inside the earlier sort in {out}, whose files a new sort replaces; "
+                         "choose another output folder")
+    for bucket in [d for d in out.iterdir() if d.is_dir() and d.name.isdigit()]:
+        for group in [bucket / g for g in GROUPS if (bucket / g).is_dir()]:
+            for path in group.iterdir():
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+            try:
+                group.rmdir()
+            except OSError:  # something else in it (a folder): kept
+                pass
+        try:
+            bucket.rmdir()
+        except OSError:
+            pass
+    for name in ("manifest.csv", "README.md"):
+        (out / name).unlink(missing_ok=True)
+
+
 def measure_masks(
     src: PathLike,
     *,
@@ -179,7 +214,8 @@ def measure_masks(
             continue
         measured.append(_measure(source, gray))
     if not measured:
-        raise InputError(f"{src}: no readable mask files found")
+        found = f" ({problems.summary()})" if len(problems) else ""
+        raise InputError(f"{src}: no readable mask files found{found}")
     values, decided = _decide(measured, hole_value)
     pairs, names = [], set()
     for m in measured:
@@ -211,7 +247,8 @@ def sort_masks(
 
     Args:
         src_dir: a folder (recursive), a ``.tar`` shard, or one mask file.
-        out_dir: the output folder (created); may not be ``src_dir``; skipped when inside it.
+        out_dir: the output folder (created): new, empty, or an earlier sort, whose copies are
+            replaced; may not be ``src_dir``; skipped when inside it.
         hole_value: 255 (white = hole), 0 (black = hole) or ``"auto"`` (decided per folder by
             :func:`qdimd.maskfiles.decide_hole_value`).
         margin: border margin in px; None scales NVIDIA's 50 px at 512 to each mask's size.
@@ -224,7 +261,8 @@ def sort_masks(
         A :class:`SortReport`; ``out_dir/manifest.csv`` lists the same rows.
 
     Raises:
-        InputError: ``src_dir`` missing, equal to ``out_dir``, or holding no readable mask.
+        InputError: ``src_dir`` missing, equal to ``out_dir``, or holding no readable mask; ``out_dir``
+            holding something other than an earlier sort.
     """
     src, out = Path(src_dir), Path(out_dir)
     if src.exists() and src.resolve() == out.resolve():
@@ -232,8 +270,16 @@ def sort_masks(
     pairs, values, decided = measure_masks(
         src, hole_value=hole_value, margin=margin, edges=edges, problems=problems, progress=progress, exclude=out
     )
+    clear_previous_sort(out, src)
     out.mkdir(parents=True, exist_ok=True)
     rows = [row for _, row in pairs]
+    config = {
+        "mode": "sort", "from": str(src_dir), "hole_value": hole_value, "hole_values": values, "decided": decided,
+        "margin": margin if margin is not None else "scaled: round(50 * min(H, W) / 512)", "edges": list(edges),
+        "link": link, "masks": len(rows), "skipped": len(problems),
+    }
+    # first, so that an interrupted sort is recognised (and replaced) by the next one
+    atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     by_source = {source.source: row for source, row in pairs}
     placed = iter_source_bytes(source for source, _ in pairs)
     for source, data in iter_progress(placed, progress, len(pairs), "linking" if link else "copying"):
@@ -241,12 +287,6 @@ def sort_masks(
             raise InputError(f"{data} (it changed while sorting)")
         _place(out / by_source[source.source].file, source, data, link)
     write_csv_atomic(out / "manifest.csv", MANIFEST_COLUMNS, (_csv_row(r) for r in rows))
-    config = {
-        "mode": "sort", "from": str(src_dir), "hole_value": hole_value, "hole_values": values, "decided": decided,
-        "margin": margin if margin is not None else "scaled: round(50 * min(H, W) / 512)", "edges": list(edges),
-        "link": link, "masks": len(rows), "skipped": len(problems),
-    }
-    atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     table = summarize([r.hole_ratio for r in rows], [r.bucket for r in rows], [r.group for r in rows], edges)
     title = f"Masks from {src_dir}, sorted by qdimd bucket --from"
     atomic_write_bytes(out / "README.md", format_readme(title, table, config).encode("utf-8"))

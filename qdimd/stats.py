@@ -8,7 +8,7 @@ otherwise it reads the masks themselves (folders or ``.tar`` shards; see
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -52,6 +52,7 @@ class MaskStats:
     bucket: np.ndarray  # (N,) int64
     group: tuple[str, ...]
     origin: str  # "manifest" or "masks"
+    decided: dict[str, str] = field(default_factory=dict)  # per folder, how hole_value="auto" decided
 
 
 def summarize(
@@ -202,13 +203,13 @@ def load_mask_stats(
             return stats
     from .sorting import measure_masks
 
-    pairs, _, _ = measure_masks(
+    pairs, _, decided = measure_masks(
         folder, hole_value=hole_value, margin=margin, edges=edges, problems=problems, progress=progress,
     )
     rows = [row for _, row in pairs]
     return MaskStats(
         np.array([r.hole_ratio for r in rows]), np.array([r.bucket for r in rows], dtype=np.int64),
-        tuple(r.group for r in rows), "masks",
+        tuple(r.group for r in rows), "masks", decided,
     )
 
 

@@ -13,13 +13,13 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
 from .errors import InputError, ProblemLog
 from .splits import check_split, split_of
-from .storefile import ARRAYS, read_header, write_store_file
+from .storefile import ARRAYS, is_store_file, read_header, write_store_file
 from .strokes import Drawing
 
 PathLike = Union[str, os.PathLike]
@@ -213,7 +213,8 @@ def load_default_store() -> StrokeStore:
 
 
 def open_strokes(sources: Sequence[PathLike] | None, *, problems: ProblemLog | None = None,
-                 categories: Sequence[str] | None = None, recognized_only: bool = False) -> StrokeStore:
+                 categories: Sequence[str] | None = None, recognized_only: bool = False,
+                 progress: Callable[[int], None] | None = None) -> StrokeStore:
     """A store from whatever the user named.
 
     Args:
@@ -223,6 +224,7 @@ def open_strokes(sources: Sequence[PathLike] | None, *, problems: ProblemLog | N
         problems: collects skipped records (default: a fresh non-strict log).
         categories: keep only these categories.
         recognized_only: keep only recognised drawings.
+        progress: called with the number of drawings read, while sources are streamed into a store.
 
     Raises:
         InputError: nothing readable, or (strict) the first bad record.
@@ -232,13 +234,15 @@ def open_strokes(sources: Sequence[PathLike] | None, *, problems: ProblemLog | N
     if not sources and not filtered:
         return load_default_store()
     sources = [default_store_path()] if not sources else list(sources)
-    if len(sources) == 1 and str(sources[0]).endswith(STORE_SUFFIX) and Path(sources[0]).is_file() and not filtered:
+    if len(sources) == 1 and not filtered and Path(sources[0]).is_file() and (
+            str(sources[0]).endswith(STORE_SUFFIX) or is_store_file(sources[0])):
         return StrokeStore.load(sources[0])
     from .builder import build_store
 
     folder = Path(tempfile.mkdtemp(prefix="qdimd-strokes-"))
     out = folder / f"strokes{STORE_SUFFIX}"
-    build_store(sources, out, problems=problems, categories=categories, recognized_only=recognized_only)
+    build_store(sources, out, problems=problems, categories=categories, recognized_only=recognized_only,
+                progress=progress)
     store = StrokeStore.load(out)
     import shutil
     import weakref

@@ -40,6 +40,15 @@ ARRAYS: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 
 
+def is_store_file(path: PathLike) -> bool:
+    """Whether ``path`` is a readable file starting with the ``.qds`` magic (whatever its name)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
 def read_header(path: Path) -> tuple[dict, int]:
     """The validated JSON header and the byte offset where the data must end."""
     try:

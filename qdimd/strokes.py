@@ -109,11 +109,12 @@ def iter_records(path: PathLike, *, problems: ProblemLog, categories: Collection
     lines = _open_lines(path, problems)
     if lines is None:
         return
-    n = 0
+    n = records = 0
     try:
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
+            records += 1
             try:
                 record = parse_record(line, simplify_raw)
             except BadRecord as exc:
@@ -123,9 +124,10 @@ def iter_records(path: PathLike, *, problems: ProblemLog, categories: Collection
                 yield record
     except (OSError, EOFError, zlib.error) as exc:
         problems.add(str(path), n + 1, f"unreadable from here on ({exc})")
+        return
     finally:
         lines.close()
-    if n == 0:
+    if records == 0:  # no line, or only blank ones
         problems.add(str(path), None, "empty file (no drawings)")
 
 

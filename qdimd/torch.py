@@ -21,6 +21,7 @@ Every item is a tensor ``(C, H, W)``: ``dtype`` ``"float32"`` (0/1), ``"uint8"``
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Iterator, Sequence
 
 import cv2
@@ -201,6 +202,11 @@ class RandomMaskDataset(IterableDataset):
         self._iterations += 1
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        if info is not None and self.epoch is None and self._iterations == 1 and worker == 0:
+            warnings.warn(
+                "RandomMaskDataset.set_epoch(epoch) was not called: in DataLoader workers without "
+                "persistent_workers=True every epoch then repeats the masks of epoch 0. Call "
+                "set_epoch(epoch) before each epoch for a new, reproducible stream.", RuntimeWarning, stacklevel=2)
         generator = self.source.generator()
         for index in self.indices(epoch, worker, workers):
             yield to_tensor(generator.generate(index), self.dtype, self.polarity, self.channels)

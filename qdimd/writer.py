@@ -117,6 +117,11 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
         raise ValueError(f"Expected shard_size >= 1, got {shard_size}")
     if getattr(store, "path", None) is None:
         raise ValueError("Expected a file-backed stroke store (StrokeStore.load / open_strokes), got an in-memory one")
+    from .render import resolve_renderer
+
+    # config.json names the renderer really used ("auto" may mean cairo on one machine and OpenCV on another),
+    # so a resume or a replay where it is missing fails instead of mixing masks of two renderers.
+    config = replace(config, renderer=resolve_renderer(config.renderer))
     out = Path(out)
     spec = WriteSpec(str(out.absolute()), config, str(store.path), int(seed), int(n), int(hole_value), layout, fmt, int(shard_size))
     wanted = run_config(spec, store_description(store, sources))

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import functools
 import io
+import os
 import tarfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -56,8 +57,12 @@ def file_of(spec: WriteSpec, index: int) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_generator(config: MaskConfig, store_path: str, seed: int) -> MaskGenerator:
-    """One generator per process and run (opens the store memory-mapped)."""
+def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tuple) -> MaskGenerator:
+    """One generator per process and run (opens the store memory-mapped).
+
+    ``stamp`` (inode, size, mtime of the store file) keeps a store rebuilt under the same path
+    from being served from the cache.
+    """
     from .store import StrokeStore
 
     return MaskGenerator(config, StrokeStore.load(store_path), seed)
@@ -75,7 +80,8 @@ def run_task(spec: WriteSpec, task: Task) -> int:
     2-core machine we measured no difference, it pays off where each file operation is slow
     (network file systems).
     """
-    gen = _worker_generator(spec.config, spec.store_path, spec.seed)
+    stat = os.stat(spec.store_path)
+    gen = _worker_generator(spec.config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
     out = Path(spec.out)
     h, w = spec.config.size
     step = max(1, min(64, (1 << 22) // (h * w)))

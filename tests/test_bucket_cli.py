@@ -168,3 +168,42 @@ def test_stats_default_histogram_goes_to_the_working_folder(split, tmp_path, mon
     assert result.exit_code == 0, result.output
     assert (tmp_path / "test_split_ratio_histogram.png").is_file()
     assert not list(split.glob("*histogram*"))  # the analysed folder is never written to
+
+
+def test_mode1_resume_removes_temporaries_and_leaves_a_complete_split(split, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(split, out)
+    before = files_of(out)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    result = cli(*MODE1, "--out", out, "--resume")  # complete: nothing is redone or rewritten
+    assert result.exit_code == 0, result.output
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
+    # an interrupted run: a chunk unfinished and a temporary left by a killed worker
+    (out / "manifest.csv").unlink()
+    (out / ".qdimd-parts").mkdir()
+    (out / "2" / "border" / ".00010.png.0123456789ab.tmp").write_bytes(b"half a png")
+    result = cli(*MODE1, "--out", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert files_of(out) == before
+
+
+def test_mode1_impossible_margin_names_the_cell(tmp_path):
+    result = CliRunner().invoke(main, [*MODE1, "--out", str(tmp_path / "y"), "--border-margin", "20"])
+    assert result.exit_code == 1
+    assert "noborder masks of bucket 3 (0.2, 0.3] at 64x64, got margin 20 px" in result.output
+
+
+def test_pool_workers_ignore_ctrl_c_and_clean_up_on_terminate():
+    import signal
+
+    from qdimd.bucketset import _init_worker
+
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        _init_worker()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with pytest.raises(SystemExit):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])

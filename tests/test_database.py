@@ -137,3 +137,51 @@ def test_random_db_needs_allow_random(photos, tmp_path, vgg):
         warnings.simplefilter("ignore", UserWarning)
         again = load_database_vgg(db, allow_random=True)
     assert np.array_equal(again.features[0].weight.detach().numpy(), vgg.features[0].weight.detach().numpy())
+
+
+def test_files_are_stored_absolute(photos, tmp_path, vgg, monkeypatch):
+    monkeypatch.chdir(photos.parent)
+    db = _build(find_images("photos")[:3], tmp_path / "db", vgg)
+    assert db.files == [str(p) for p in find_images(photos)[:3]]
+    monkeypatch.chdir(photos)
+    assert ImageDB.load(tmp_path / "db").index_of("kodim01.jpg") == 0
+
+
+def test_append_with_other_weights_is_refused(photos, tmp_path, vgg):
+    _build(find_images(photos)[:2], tmp_path / "db", vgg)
+    with pytest.raises(InputError, match="not be comparable"):
+        build_database(find_images(photos), tmp_path / "db", vgg=vgg, vgg_source="vgg16.pth", append=True)
+
+
+def test_topk_dup_threshold_keeps_copies_out_and_is_kept_on_append(photos, tmp_path, vgg):
+    files = find_images(photos)
+    shutil.copy(files[0], photos / "zz_copy.jpg")
+    plain = _build(find_images(photos), tmp_path / "plain", vgg, topk=2)
+    assert plain.topk[0, 0] == 10, "without a threshold the copy is image 0's nearest neighbour"
+    sims = np.asarray(plain.vectors, np.float32) @ np.asarray(plain.vectors, np.float32).T
+    np.fill_diagonal(sims, -1)
+    threshold = float(np.sort(sims[0])[-2] + sims[0].max()) / 2  # between the copy and the next photo
+    db = _build(find_images(photos), tmp_path / "db", vgg, topk=2, topk_dup_threshold=threshold)
+    assert 10 not in db.topk[0] and 0 not in db.topk[10]
+    assert ImageDB.load(tmp_path / "db").config["topk_dup_threshold"] == threshold
+    shutil.copy(files[1], photos / "zz_new.jpg")
+    grown = _build(find_images(photos), tmp_path / "db", vgg, append=True)
+    assert len(grown) == 12 and 10 not in grown.topk[0] and grown.config["topk_dup_threshold"] == threshold
+    with pytest.raises(InputError, match="fewer"):
+        _build(find_images(photos), tmp_path / "db3", vgg, topk=2, topk_dup_threshold=-1.0)
+
+
+def test_interrupted_append_keeps_the_neighbours_to_compute(photos, tmp_path, vgg):
+    files = find_images(photos)
+    _build(files[:4], tmp_path / "db", vgg, topk=2)
+
+    def interrupt(done, total):
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _build(files, tmp_path / "db", vgg, append=True, batch_size=2, progress=interrupt)
+    assert len(ImageDB.load(tmp_path / "db")) == 6, "the images described before Ctrl-C are kept"
+    db = _build(files, tmp_path / "db", vgg, append=True)  # the rerun, without --topk
+    assert len(db) == 10 and db.topk is not None and db.topk.shape == (10, 2)
+    assert "topk_pending" not in db.config

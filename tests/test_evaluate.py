@@ -372,3 +372,37 @@ def test_split_config_json_polarity_and_edges(split, photo_dir, tmp_path):
     (black / "config.json").write_text('{"edges": [0.0, 0.5, 1.0]}')
     with pytest.raises(InputError, match="custom bucket edges"):
         read_split(black)
+
+
+def test_split_sorted_by_qdimd_bucket_from_folder(tmp_path, photo_dir):
+    """A `qdimd bucket --from` split (config.json: hole_value "auto", per-row polarity) of black-hole masks
+    larger than the photos: masks keep their size, photos are scaled up to it, the margin comes from the split."""
+    from qdimd.errors import ProblemLog
+    from qdimd.sorting import sort_masks
+
+    src = tmp_path / "foreign"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    for i, (b, g) in enumerate([(1, "noborder"), (3, "border"), (6, "border")]):
+        hole = draw_hole(rng, (160, 160), b, g)
+        Image.fromarray(np.where(hole, 0, 255).astype(np.uint8)).save(src / f"{i:05d}.png")  # holes black
+    sort_masks(src, tmp_path / "split", hole_value="auto", margin=7, problems=ProblemLog())
+    out = tmp_path / "r"
+    result = _eval("--images", photo_dir, "--masks", tmp_path / "split", "--method", "identity", "--out", out, "--no-iscore")
+    assert result.exit_code == 0, result.output
+    rows = read_results(out)
+    assert sorted((r["bucket"], r["group"]) for r in rows) == [("1", "noborder"), ("3", "border"), ("6", "border")]
+    report = (out / "report.md").read_text()
+    assert "160x160 px" in report and "border margin 7 px" in report
+    assert "scaled" in result.output  # the 128x128 photos are announced as scaled to the masks' 160x160
+
+
+def test_unreadable_photo_is_reported_and_skipped_up_front(split, photo_dir, tmp_path):
+    photos = tmp_path / "photos"
+    shutil.copytree(photo_dir, photos)
+    (photos / "aaa_broken.jpg").write_bytes(b"not an image")  # sorted first: would be paired in every group
+    result = _eval("--images", photos, "--masks", split, "--method", "identity", "--out", tmp_path / "r", "--no-iscore")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1" in result.output and "aaa_broken.jpg" in result.output
+    images = {r["image"] for r in csv.DictReader(open(tmp_path / "r" / PER_IMAGE))}
+    assert "aaa_broken.jpg" not in images and len(images) > 1

@@ -78,6 +78,26 @@ def test_folders(work, photo_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{p.stem}.png" for p in photos[:2])
     assert "no mask" in result.output and "skipped 22" in result.output
+    assert "wrote 2 image(s)" in result.output
+
+
+def test_folders_count_only_written_images(work, photo_dir, tmp_path):
+    d, _ = work
+    photos, masks = tmp_path / "photos", tmp_path / "masks"
+    photos.mkdir(), masks.mkdir()
+    for p in sorted(photo_dir.glob("*"))[:3]:
+        (photos / p.name).write_bytes(p.read_bytes())
+        Image.open(d / "mask.png").save(masks / f"{p.stem}.png")
+    (photos / "broken.png").write_bytes(b"not an image")          # has a mask, unreadable
+    Image.open(d / "mask.png").save(masks / "broken.png")
+    Image.open(d / "small.png").save(masks / f"{sorted(photo_dir.glob('*'))[0].stem}.png")   # wrong size
+    (photos / "lonely.png").write_bytes(sorted(photo_dir.glob("*"))[0].read_bytes())          # no mask
+    result = invoke(photos, masks, "-o", tmp_path / "out", "--method", "telea")
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 image(s)" in result.output and "skipped 3" in result.output
+    assert len(list((tmp_path / "out").iterdir())) == 2
+    assert f"{photos / 'broken.png'}: not a readable image" in result.output
+    assert f"{photos / 'broken.png'}: {photos / 'broken.png'}" not in result.output
 
 
 def test_bad_inputs(work, tmp_path):
@@ -127,6 +147,44 @@ def test_fill_image_any_size_and_tiles(work):
     with pytest.raises(ValueError, match="1 auxiliary"):
         fill_image(sim1, image, hole)
     assert fill_image(sim1, image, hole, aux=[load_image(photo)]).shape == image.shape
+
+
+def test_fill_padding_never_reaches_the_result(work):
+    """A 100x90 image is padded to 128x96 with hole pixels: what the padding holds does not matter."""
+    import torch
+
+    from inpaint.data import denormalize, normalize_image
+
+    d, photo = work
+    model, _ = load_checkpoint(d / "pconv.pt")
+    image = load_image(photo)[:100, :90]
+    hole = np.zeros((100, 90), bool)
+    hole[70:, 60:] = True                               # touches the padded bottom/right corner
+    out = fill_image(model, image, hole)
+    x = torch.randn(1, 3, 128, 96, generator=torch.Generator().manual_seed(0)) * 100   # garbage padding
+    x[..., :100, :90] = torch.from_numpy(normalize_image(image))
+    valid = torch.zeros(1, 1, 128, 96)
+    valid[..., :100, :90] = torch.from_numpy((~hole).astype(np.float32))
+    with torch.no_grad():
+        pred = denormalize(model(x * valid, valid))[0, :, :100, :90].permute(1, 2, 0).numpy()
+    expect = image.copy()
+    expect[hole] = (pred[hole] * 255 + 0.5).clip(0, 255).astype(np.uint8)
+    assert np.array_equal(out, expect)
+
+
+def test_tiles_without_holes_are_skipped(work):
+    d, photo = work
+    model, _ = load_checkpoint(d / "pconv.pt")
+    image = load_image(photo)
+    hole = np.zeros(image.shape[:2], bool)
+    hole[5:20, 5:20] = True                             # inside the first 64x64 window only
+    calls = []
+    handle = model.register_forward_hook(lambda m, a, o: calls.append(a[0].shape))
+    try:
+        out = fill_image(model, image, hole, tile=64)
+    finally:
+        handle.remove()
+    assert len(calls) == 1 and np.array_equal(out[~hole], image[~hole]) and not np.array_equal(out[hole], image[hole])
 
 
 def test_train_cli_smoke(photo_dir, tmp_path, work):

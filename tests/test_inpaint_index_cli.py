@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,3 +116,20 @@ def test_index_then_simk_fill_end_to_end(photos, tmp_path):
     assert filled.shape == (128, 128, 3)
     assert (tmp_path / "filled.neighbour0.png").is_file()
     assert str(query) not in result.output.split("neighbour0", 1)[1].splitlines()[0]
+
+
+def test_query_never_returns_itself_by_relative_path_or_copy(photos, tmp_path, monkeypatch):
+    """Indexed with a relative --images, queried from another directory by a relative path, and by a copy."""
+    monkeypatch.chdir(tmp_path)
+    result = _run("index", "--images", "photos", "--out", "db", "--allow-random-vgg", *TINY)
+    assert result.exit_code == 0, result.output
+    shutil.copy(photos / "kodim02.jpg", tmp_path / "copy.jpg")
+    (photos / "sub").mkdir()
+    monkeypatch.chdir(photos / "sub")
+    for query in ("../kodim02.jpg", tmp_path / "copy.jpg"):
+        result = _run("query", "../../db", query, "--k", "7", "--allow-random-vgg")
+        assert result.exit_code == 0, result.output
+        printed = [line.split("\t")[0] for line in result.output.strip().splitlines()]
+        assert len(printed) == 7, "the 7 other photos"
+        assert str(photos / "kodim02.jpg") not in printed, query
+        assert all(Path(p).is_absolute() and Path(p).is_file() for p in printed)

@@ -87,3 +87,17 @@ def test_shape_errors():
     target, valid, _ = _batch()
     with pytest.raises(ValueError, match="Expected valid"):
         inpainting_loss(target, target, valid[:, :, :16], None)
+
+
+def test_gram_and_loss_terms_float32_under_autocast(features):
+    gen = torch.Generator().manual_seed(4)
+    f = torch.randn(2, 16, 8, 8, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g = gram_matrix(f)
+    assert g.dtype == torch.float32
+    torch.testing.assert_close(g, gram_matrix(f), rtol=1e-6, atol=1e-7)   # not bf16 (~3 significant digits)
+    target, valid, gen = _batch(5)
+    output = torch.randn(target.shape, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = inpainting_loss(output, target, valid, features)
+    assert all(v.dtype == torch.float32 for v in terms.values())

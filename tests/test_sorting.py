@@ -193,3 +193,45 @@ def test_decide_hole_value_and_decode():
     assert decode_gray(png.tobytes(), "x").shape == (8, 8)
     with pytest.raises(InputError, match="empty file"):
         decode_gray(b"", "x.png")
+
+
+def test_rerun_into_an_earlier_sort_replaces_its_copies(tmp_path):
+    src = nvidia_style_folder(tmp_path / "nv")
+    fresh, reused = tmp_path / "fresh", tmp_path / "reused"
+    sort_masks(src, reused, hole_value=255, problems=ProblemLog())
+    sort_masks(src, reused, hole_value=0, problems=ProblemLog())  # other buckets: the old copies must go
+    sort_masks(src, fresh, hole_value=0, problems=ProblemLog())
+    # an interrupted earlier sort: config.json written, copies partly made, no manifest yet
+    interrupted = tmp_path / "interrupted"
+    sort_masks(src, interrupted, hole_value=255, problems=ProblemLog())
+    (interrupted / "manifest.csv").unlink()
+    (interrupted / "1" / "border" / ".00003.png.0123456789ab.tmp").write_bytes(b"half")
+    sort_masks(src, interrupted, hole_value=0, problems=ProblemLog())
+    files = lambda root: sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))  # noqa: E731
+    assert files(reused) == files(fresh) == files(interrupted)
+    assert len(list(src.iterdir())) == 12  # the inputs are untouched
+
+
+def test_foreign_output_folder_and_input_inside_an_earlier_sort_are_refused(tmp_path):
+    src = nvidia_style_folder(tmp_path / "nv")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        sort_masks(src, busy, problems=ProblemLog())
+    assert (busy / "keep.txt").read_text() == "mine"
+    sort_masks(src, tmp_path / "out", problems=ProblemLog())
+    with pytest.raises(InputError, match="inside the earlier sort"):
+        sort_masks(tmp_path / "out" / "1", tmp_path / "out", problems=ProblemLog())
+    assert len(read_manifest(tmp_path / "out")) == 12
+
+
+def test_no_readable_mask_error_lists_the_skipped_files(tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "empty.png").write_bytes(b"")
+    (tmp_path / "junk" / "fake.png").write_text("not a png")
+    with pytest.raises(InputError, match="no readable mask") as info:
+        sort_masks(tmp_path / "junk", tmp_path / "out", problems=ProblemLog())
+    message = str(info.value)
+    assert "empty.png: empty file" in message
+    assert "fake.png: not a readable image (unknown or corrupt format)" in message and "BytesIO" not in message

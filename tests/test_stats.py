@@ -73,6 +73,21 @@ def test_folder_without_manifest_reads_masks(tmp_path):
     assert stats.origin == "masks"
     assert stats.hole_ratio.tolist() == pytest.approx([3 * 44 / 4096, 10 * 44 / 4096, 40 * 44 / 4096])
     assert list(stats.group) == ["noborder", "noborder", "noborder"]  # 10 px >= round(50 * 64 / 512) = 6
+    assert list(stats.decided) == [str(tmp_path)] and "holes are white (255)" in stats.decided[str(tmp_path)]
+
+
+def test_stats_cli_says_how_auto_decided(tmp_path):
+    from click.testing import CliRunner
+
+    from qdimd_cli.qdimd_main import main
+
+    for i in range(3):
+        valid = np.full((64, 64), 255, np.uint8)
+        valid[20:30, 20:40 + i] = 0  # black holes
+        Image.fromarray(valid).save(tmp_path / f"{i}.png")
+    result = CliRunner().invoke(main, ["stats", str(tmp_path), "-o", str(tmp_path.parent / "h.png")])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path}: holes are black (0)" in result.output and "3 masks (from the masks)" in result.output
 
 
 def test_histogram_png(tmp_path):

@@ -157,6 +157,7 @@ def test_blank_lines_are_ignored(tmp_path):
 
 @pytest.mark.parametrize("name, content, reason", [
     ("empty.ndjson", b"", "empty file"),
+    ("blank.ndjson", b"\n  \n\r\n", "empty file"),  # only blank lines: no drawings either
     ("latin1.ndjson", "\u00e9t\u00e9 caf\u00e9\n".encode("latin-1") * 3, "not UTF-8"),
     ("binary.ndjson", bytes(range(256)) * 4, "not UTF-8"),
     ("missing.ndjson", None, "no such file"),

@@ -130,3 +130,21 @@ def test_bad_arguments(store, kwargs, match):
 def test_for_group_rejects_unknown_group(store):
     with pytest.raises(ValueError, match="Expected group"):
         TargetedGenerator.for_group(1, "edge", CONFIG, store)
+
+
+_SIZED: dict = {}
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.sampled_from([(48, 48), (64, 160), (160, 64), (128, 128)]), bucket=st.integers(1, 6),
+       group=st.sampled_from(GROUPS), augment=st.booleans(), index=st.integers(0, 2**40))
+@example(size=(64, 160), bucket=6, group="noborder", augment=True, index=0)
+def test_masks_land_in_their_group_at_any_size(store, size, bucket, group, augment, index):
+    key = (size, bucket, group, augment)
+    if key not in _SIZED:
+        config = MaskConfig(size=size, augment=AugmentConfig() if augment else None)
+        _SIZED[key] = TargetedGenerator.for_group(bucket, group, config, store, seed=3)
+    hole = _SIZED[key].generate(index)
+    assert hole.shape == size
+    assert bucket_of(hole_ratio(hole)) == bucket
+    assert group_of(border_distance(hole), default_margin(*size)) == group

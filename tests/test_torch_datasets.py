@@ -121,3 +121,20 @@ def test_mask_folder_empty(tmp_path):
 
     with pytest.raises(InputError, match="no mask files"):
         MaskFolder(tmp_path)
+
+
+def test_workers_warn_when_set_epoch_is_missing(monkeypatch):
+    import types
+    import warnings
+
+    import qdimd.torch as qtorch
+
+    worker = types.SimpleNamespace(id=0, num_workers=2)  # what DataLoader worker 0 of 2 sees
+    monkeypatch.setattr(qtorch, "get_worker_info", lambda: worker)
+    ds = RandomMaskDataset(4, size=32, seed=0)
+    with pytest.warns(RuntimeWarning, match="set_epoch\\(epoch\\) was not called"):
+        assert len(list(ds)) == 2  # worker 0 of 2: stream positions 0 and 2
+    ds.set_epoch(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(ds)) == 2

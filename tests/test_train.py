@@ -156,6 +156,23 @@ def test_option_combinations(photo_dir, tmp_path):
     with pytest.raises(ValueError, match="Expected --model"):
         resolve_config(tiny(photo_dir, tmp_path, model="unet"))
     assert resolve_config(tiny(photo_dir, tmp_path, model="sim0", batch_size=None, lr=None)).batch_size == 12
+    assert resolve_config(tiny(photo_dir, tmp_path, batch_size=None, lr=None)).lr == 2e-4
+    assert resolve_config(tiny(photo_dir, tmp_path, model="sim0", lr=None)).lr == 1e-4
+    for bad in ((1.0, 6.0), (1.0, 6.0, 0.05, -1.0, 0.1)):
+        with pytest.raises(ValueError, match="--loss-weights"):
+            resolve_config(tiny(photo_dir, tmp_path, loss_weights=bad))
+
+
+def test_loss_weights_reach_the_loss_and_the_checkpoint(photo_dir, tmp_path):
+    config = tiny(photo_dir, tmp_path / "w", size=(32, 32), batch_size=2, max_steps=2, loss_weights=(0, 1, 0, 0, 0))
+    losses, _ = collect(config)
+    rows = (tmp_path / "w" / "log.csv").read_text().splitlines()[1:]
+    total, hole = (float(x) for x in rows[-1].split(",")[1:4:2])
+    assert total == pytest.approx(hole) and losses[-1][1] == pytest.approx(hole, rel=1e-5)
+    saved = TrainConfig.from_dict(read_checkpoint(tmp_path / "w" / "checkpoint.pt")["config"])
+    assert saved.loss_weights == (0.0, 1.0, 0.0, 0.0, 0.0)
+    with pytest.raises(InputError, match="--loss-weights"):
+        train(replace(config, resume=True, max_steps=3, loss_weights=(1, 6, 0.05, 120, 0.1)))
 
 
 def test_data_is_a_function_of_seed_and_index(photo_dir, tmp_path):
@@ -182,3 +199,38 @@ def test_data_is_a_function_of_seed_and_index(photo_dir, tmp_path):
     assert item["valid"].shape == (1, 64, 64) and item["valid"][0, :32].sum() == 0 and item["valid"][0, 32:].all()
     batches = list(StepBatchSampler(2, start_step=1, max_steps=3, rank=1, world_size=2))
     assert batches == [[6, 7], [10, 11]]
+
+
+def test_unreadable_masks_and_photos_are_skipped(photo_dir, tmp_path):
+    from PIL import Image
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    hole = np.zeros((32, 32), np.uint8)
+    hole[:16] = 255
+    Image.fromarray(hole).save(masks / "a.png")
+    noise = (np.random.default_rng(0).random((64, 64)) > 0.5).astype(np.uint8) * 255
+    Image.fromarray(noise).save(masks / "b.png")
+    (masks / "bad.png").write_bytes(b"not a mask")                             # fails the header scan
+    (masks / "b.png").write_bytes((masks / "b.png").read_bytes()[:200])         # header fine, pixels truncated
+    problems = ProblemLog()
+    from inpaint.data import training_masks
+
+    mask_files = training_masks(masks, problems)
+    assert [p.name for p in mask_files] == ["a.png", "b.png"] and "bad.png" in problems.summary()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    good = sorted(photo_dir.iterdir())[0]
+    (photos / "a.jpg").write_bytes(good.read_bytes())
+    (photos / "b.jpg").write_bytes(good.read_bytes()[:2000])                   # header fine, pixels truncated
+    files = training_files(photos, ProblemLog())
+    assert len(files) == 2
+    data = InpaintDataset(files, DataConfig((32, 32), masks=str(masks)), mask_files=mask_files)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        items = [data[s] for s in range(12)]
+    assert all(torch.equal(it["valid"][0, :16], torch.zeros(16, 32)) for it in items)   # every mask is a.png
+    assert all(torch.equal(it["image"], items[0]["image"]) for it in items)             # every photo is a.png
+    assert sorted(str(w.message).split(":")[0] for w in caught) == [str(masks / "b.png"), str(photos / "b.jpg")]
+    with pytest.raises(InputError, match="no readable mask"):
+        training_masks(masks / "bad.png", ProblemLog())
