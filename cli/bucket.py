@@ -65,9 +65,11 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
     from qdimd.generator import MaskConfig
     from qdimd.store import open_strokes
 
-    store = open_strokes(list(strokes) or None, problems=problems)
-    if len(problems):
-        click.echo(problems.summary(), err=True)
+    try:
+        store = open_strokes(list(strokes) or None, problems=problems)
+    finally:  # name the bad sources, also when none was usable
+        if len(problems):
+            click.echo(problems.summary(), err=True)
     config = MaskConfig(size=size, split=split)
     total = 12 * per_group
     steps = write_bucket_set(out, config, store, per_group=per_group, seed=seed, margin=border_margin,

@@ -44,14 +44,15 @@ vgg_weights_option = click.option(
 
 
 def user_errors(func):
-    """Turn library input errors into ``click.ClickException`` (clean message, exit code 1)."""
+    """Turn library input errors and OS errors (missing file, permission, disk full) into
+    ``click.ClickException``: a clean message and exit code 1, never a traceback."""
     import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (InputError, ValueError, FileNotFoundError) as exc:
+        except (InputError, ValueError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper

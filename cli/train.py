@@ -81,6 +81,10 @@ def train(**opts) -> None:
     try:
         result = run_training(config, on_step=on_step, problems=problems)
     except KeyboardInterrupt:
+        if not main:   # rank 0 writes the checkpoint and says so
+            raise click.ClickException("interrupted") from None
+        if not bars:   # stopped while setting up: no step ran, nothing new was saved
+            raise click.ClickException("interrupted before the first step; no checkpoint written") from None
         raise click.ClickException(f"interrupted; checkpoint saved in {config.out} (continue with --resume)") from None
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -205,13 +205,14 @@ def write_bucket_set(
     edges = tuple(float(e) for e in edges)
     spec = BucketSpec(str(out), config, int(seed), int(per_group), margin, edges, hole_value, resume)
     h, w = config.size
+    inner = max(0, h - 2 * margin) * max(0, w - 2 * margin) / (h * w)  # share of the image inside the margin
+    for bucket, group in cells(edges):
+        if group == GROUPS[0] and inner <= edges[bucket - 1]:
+            raise ValueError(f"Expected a border margin that allows {group} masks of bucket {bucket} "
+                             f"({edges[bucket - 1]}, {edges[bucket]}] at {h}x{w}, got margin {margin} px, which leaves "
+                             f"an inner share of {inner:.3f} of the image")
     for bucket, group in cells(edges):  # validates every cell up front (cheap)
-        try:
-            _generator(spec, store, bucket, group)
-        except ValueError as exc:
-            lo, hi = edges[bucket - 1], edges[bucket]
-            raise ValueError(f"Expected a border margin that allows {group} masks of bucket {bucket} ({lo}, {hi}] at "
-                             f"{h}x{w}, got margin {margin} px: {exc}") from None
+        _generator(spec, store, bucket, group)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     meta = bucket_config(spec, store)

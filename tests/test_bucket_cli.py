@@ -207,3 +207,10 @@ def test_pool_workers_ignore_ctrl_c_and_clean_up_on_terminate():
     finally:
         signal.signal(signal.SIGINT, saved[0])
         signal.signal(signal.SIGTERM, saved[1])
+
+
+def test_mode1_names_unusable_stroke_sources(tmp_path):
+    missing = tmp_path / "nowhere.ndjson"
+    result = CliRunner().invoke(main, [*MODE1, "--out", str(tmp_path / "out"), "--strokes", str(missing)])
+    assert result.exit_code == 1
+    assert f"{missing}: no such file" in result.output and "no drawings" in result.output

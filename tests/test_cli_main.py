@@ -58,3 +58,17 @@ def test_warnings_print_as_one_line_without_the_source_location():
     assert result.exit_code == 0
     assert "Warning: random weights: smoke tests only" in result.output
     assert "UserWarning" not in result.output and ".py:" not in result.output
+
+
+def test_user_errors_turns_os_errors_into_click_exceptions():
+    import click
+    import pytest
+
+    from qdimd_cli.options import user_errors
+
+    @user_errors
+    def write():
+        raise OSError(28, "No space left on device", "out/masks/00000001.png")
+
+    with pytest.raises(click.ClickException, match="No space left on device"):
+        write()
