@@ -67,9 +67,9 @@ def atomic_open(path: PathLike) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    # os.open with 0o666 honours the umask (mkstemp would leave the file at 0600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
+    try:  # the open is inside: a signal right after it must not leave the temporary file
+        # os.open with 0o666 honours the umask (mkstemp would leave the file at 0600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp, path)
