@@ -46,6 +46,8 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         raise click.UsageError("--db, --coarse and --save-neighbours apply to --method simk only")
     if method == "simk" and db is None:
         raise click.UsageError("--method simk needs --db DB")
+    if tile is not None and method != "pconv":
+        raise click.UsageError(f"--tile applies to --method pconv only, got --method {method}")
     problems = ProblemLog(strict=strict)
     triples = pair_files(image, mask, out, problems)
     run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed)
@@ -85,6 +87,8 @@ def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weigh
     if method == "pconv":
         if isinstance(model, SimKUNet) and model.k:
             raise click.UsageError(f"{checkpoint} is a Sim-{model.k} model: use --method simk --db DB")
+        if tile is not None and tile % model.multiple:
+            raise click.UsageError(f"Expected --tile to be a multiple of {model.multiple} for {info['model']}, got {tile}")
         from inpaint.fill import fill_image
 
         return lambda image, hole, path: (fill_image(model, image, hole, device=dev, tile=tile), [])

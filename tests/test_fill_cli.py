@@ -110,6 +110,8 @@ def test_bad_inputs(work, tmp_path):
         ((photo, d / "mask.png", "-o", tmp_path / "x.png", "--method", "pconv", "--checkpoint", tmp_path / "none.pt"), "no such checkpoint"),
         ((photo, d / "mask.png", "-o", tmp_path / "x.png", "--method", "pconv", "--checkpoint", d / "sim1.pt"), "--method simk"),
         ((photo, d / "mask.png", "-o", tmp_path / "x.txt", "--method", "ns"), "image suffix"),
+        ((photo, d / "mask.png", "-o", tmp_path / "x.png", "--method", "pconv", "--checkpoint", d / "pconv.pt", "--tile", "48"), "multiple of 32"),
+        ((photo, d / "mask.png", "-o", tmp_path / "x.png", "--method", "telea", "--tile", "64"), "--tile applies"),
     ]
     for args, message in cases:
         result = invoke(*args)
