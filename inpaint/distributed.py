@@ -34,9 +34,17 @@ def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
     """``"auto"`` -> CUDA (this process's local GPU), else MPS, else CPU; otherwise ``torch.device(device)``."""
     if device != "auto":
         try:
-            return torch.device(device)
+            dev = torch.device(device)
         except RuntimeError as exc:
             raise ValueError(f"Expected a device like auto, cpu, cuda, cuda:1, mps; got {device!r} ({exc})") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"Expected an available device, got {device!r}: this torch sees no CUDA GPU (use --device auto or cpu)")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"Expected a CUDA device index below {torch.cuda.device_count()}, got {device!r}")
+        mps = getattr(torch.backends, "mps", None)
+        if dev.type == "mps" and not (mps is not None and mps.is_available()):
+            raise ValueError(f"Expected an available device, got {device!r}: MPS is not available here (use --device auto or cpu)")
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -234,3 +234,17 @@ def test_unreadable_masks_and_photos_are_skipped(photo_dir, tmp_path):
     assert sorted(str(w.message).split(":")[0] for w in caught) == [str(masks / "b.png"), str(photos / "b.jpg")]
     with pytest.raises(InputError, match="no readable mask"):
         training_masks(masks / "bad.png", ProblemLog())
+
+
+def test_resolve_device_rejects_unavailable_devices():
+    from inpaint.distributed import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="like auto, cpu"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda:0")
+    elif torch.cuda.device_count() < 64:
+        with pytest.raises(ValueError, match="index below"):
+            resolve_device("cuda:63")
