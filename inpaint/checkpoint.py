@@ -81,7 +81,7 @@ def save_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), fsync=True)  # survives a power loss, not only a kill
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

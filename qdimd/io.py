@@ -59,11 +59,16 @@ def hole_to_gray(hole: np.ndarray, hole_value: int = 255) -> np.ndarray:
 
 
 @contextmanager
-def atomic_open(path: PathLike) -> Iterator[BinaryIO]:
+def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
     """A binary file written under a temporary name in the same folder, renamed to ``path`` on success.
 
     A reader never sees a half-written file, and an interrupted or failed write
     leaves nothing under the final name. The file gets the usual umask permissions.
+
+    Args:
+        fsync: flush the data to disk before the rename, so that a power loss cannot
+            leave an empty file under the final name (checkpoints, stores; too slow for
+            thousands of small mask files, where a kill is the case that matters).
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
@@ -72,13 +77,16 @@ def atomic_open(path: PathLike) -> Iterator[BinaryIO]:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: PathLike, data: bytes, *, fsync: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
-    with atomic_open(path) as f:
+    with atomic_open(path, fsync=fsync) as f:
         f.write(data)

@@ -110,7 +110,7 @@ def write_store_file(path: PathLike, categories: Sequence[str], lengths: Mapping
             break
         base += ALIGN
     specs = shifted["arrays"]
-    with atomic_open(path) as f:
+    with atomic_open(path, fsync=True) as f:
         f.write(MAGIC + struct.pack("<Q", len(head)) + head)
         for name, (dtype, tail) in ARRAYS.items():
             _pad_to(f, specs[name]["offset"])

@@ -80,3 +80,12 @@ def test_strict_problem_log_raises_at_the_first():
     log = ProblemLog(strict=True)
     with pytest.raises(InputError, match=r"cat.ndjson:3: x and y lengths differ \(strict mode"):
         log.add("cat.ndjson", 3, "x and y lengths differ")
+
+
+def test_fsync_write_calls_fsync(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd))
+    atomic_write_bytes(tmp_path / "plain", b"x")
+    assert calls == []
+    atomic_write_bytes(tmp_path / "ckpt", b"y", fsync=True)
+    assert len(calls) == 1 and (tmp_path / "ckpt").read_bytes() == b"y"
