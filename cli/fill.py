@@ -38,7 +38,8 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     from tqdm import tqdm
 
     from qdimd.errors import InputError, ProblemLog
-    from inpaint.fillio import load_pair, pair_files, save_image
+    from inpaint.fillio import load_pair, pair_files
+    from inpaint.images import save_image
 
     if method in ("pconv", "simk") and checkpoint is None:
         raise click.UsageError(f"--method {method} needs --checkpoint CKPT")

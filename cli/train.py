@@ -49,7 +49,7 @@ def train(**opts) -> None:
 
     from qdimd.errors import ProblemLog
     from inpaint.distributed import env_dist_info
-    from inpaint.train import TrainConfig, resolve_config, train as run_training
+    from inpaint.train import TrainConfig, train as run_training
 
     config = TrainConfig(
         model=opts["model"], out=opts["out"], images=opts["images"], db=opts["db"], k=opts["k"], size=opts["size"],
@@ -60,7 +60,6 @@ def train(**opts) -> None:
         checkpoint_every=opts["checkpoint_every"], log_every=opts["log_every"], sample_every=opts["sample_every"],
         workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
     )
-    config = resolve_config(config)
     main = env_dist_info().is_main
     problems = ProblemLog()
     bars = []   # made at the first step: set-up errors print no empty bar; a resumed run starts at its step

@@ -62,9 +62,8 @@ def save_checkpoint(
     step: int,
     config: dict,
     optimizer: torch.optim.Optimizer | None = None,
-    data_position: int | None = None,
 ) -> None:
-    """Write a checkpoint atomically (see the module docstring for the layout)."""
+    """Write a checkpoint atomically (see the module docstring for the layout); ``data_position`` is ``step``."""
     bare = unwrap(model)
     payload = {
         "format": FORMAT,
@@ -75,7 +74,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),
         "rng": rng_state(),
-        "data_position": int(step if data_position is None else data_position),
+        "data_position": int(step),
         "config": config,
         "encoder_bn_frozen": bool(getattr(bare, "encoder_bn_frozen", False)),
     }

@@ -75,12 +75,6 @@ def destroy_process_group() -> None:
         dist.destroy_process_group()
 
 
-def barrier() -> None:
-    """Wait for every process (no-op for one process)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
     """Mean of scalar logs over processes (identity for one process)."""
     if not (dist.is_available() and dist.is_initialized()):

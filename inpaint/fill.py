@@ -48,12 +48,11 @@ def _run(model: nn.Module, image: np.ndarray, hole: np.ndarray, aux: Sequence[np
     x, valid = nn.functional.pad(x, pad), nn.functional.pad(valid, pad)
     dtype = next(model.parameters()).dtype
     x, valid = x.to(device, dtype), valid.to(device, dtype)
-    if isinstance(model, SimKUNet):
-        a = torch.from_numpy(np.stack([normalize_image(im) for im in aux]))[None] if model.k else None
-        a = nn.functional.pad(a.flatten(1, 2), pad).to(device, dtype) if a is not None else None
-        out = model(x * valid, valid, a)
-    else:
-        out = model(x * valid, valid)
+    args = (x * valid, valid)
+    if aux:   # Sim-K with k >= 1: (1, 3k, H, W)
+        a = torch.from_numpy(np.concatenate([normalize_image(im) for im in aux]))[None]
+        args += (nn.functional.pad(a, pad).to(device, dtype),)
+    out = model(*args)
     return denormalize(out.float())[0, :, :h, :w].cpu().numpy()
 
 

@@ -1,23 +1,19 @@
-"""Files for ``inpaint fill``: pairing images with masks, reading a pair, writing results.
+"""Files for ``inpaint fill``: pairing images with masks, reading a pair (results: :func:`inpaint.images.save_image`).
 
 A pair is an image file and a mask file of the same size. Folders pair by the
 relative path without suffix (``a/b.jpg`` with ``a/b.png``).
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import MASK_SUFFIXES, atomic_write_bytes, hole_from_gray, load_gray
+from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray
 
-from .images import find_images, load_image
-
-OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+from .images import OUTPUT_FORMATS, find_images, load_image
 
 
 def pair_files(images: str | os.PathLike, masks: str | os.PathLike, out: str | os.PathLike, problems: ProblemLog) -> list[tuple[Path, Path, Path]]:
@@ -67,13 +63,3 @@ def load_pair(image_path: str | os.PathLike, mask_path: str | os.PathLike, hole_
             f"{image.shape[1]}x{image.shape[0]} (W x H)"
         )
     return image, hole
-
-
-def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write ``(H, W, 3)`` uint8 atomically; the format follows the suffix (PNG if unknown)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    fmt = OUTPUT_FORMATS.get(path.suffix.lower(), "PNG")
-    Image.fromarray(image).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    atomic_write_bytes(path, buffer.getvalue())

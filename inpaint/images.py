@@ -1,10 +1,11 @@
-"""Image folders: finding, loading, resizing and centre-cropping photos.
+"""Image files: finding, loading, resizing and centre-cropping photos; writing images.
 
 Unreadable files are reported by path and skipped by the callers; they never
 end a run.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -13,8 +14,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from qdimd.errors import InputError
+from qdimd.io import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 
 def find_images(root: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
@@ -77,3 +80,13 @@ def load_images(paths: Iterable[Path], size: tuple[int, int] | None, problems=No
             if problems is None:
                 raise
             problems.add(str(path), None, str(exc).split(": ", 1)[-1])
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write ``(H, W, 3)`` uint8 atomically, creating the folder; the format follows the suffix (PNG if unknown)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower(), "PNG")
+    Image.fromarray(image).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    atomic_write_bytes(path, buffer.getvalue())

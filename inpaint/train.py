@@ -32,10 +32,11 @@ from qdimd.io import atomic_write_bytes
 from .checkpoint import build_model, read_checkpoint, save_checkpoint, set_rng_state, unwrap
 from .data import DataConfig, InpaintDataset, StepBatchSampler, scan_images, training_files, training_masks
 from .distributed import DistInfo, all_reduce_mean, destroy_process_group, env_dist_info, init_process_group, resolve_device
+from .images import save_image
 from .losses import TERMS, InpaintingLoss, LossWeights
 from .models import create_model, default_layer_size, list_models
-from .trainlog import RunLog, render_grid, save_grid
-from .unet import SimKUNet, he_init
+from .trainlog import RunLog, render_grid
+from .unet import he_init
 
 # fields that must match between a checkpoint and a resumed run
 RESUME_KEYS = ("model", "k", "width", "size", "batch_size", "lr", "seed", "finetune", "masks", "db", "images", "loss_weights")
@@ -155,9 +156,9 @@ def _dataset(config: TrainConfig, problems: ProblemLog) -> InpaintDataset:
     if config.k and (db.topk is None or db.topk.shape[1] < config.k):
         have = 0 if db.topk is None else db.topk.shape[1]
         raise InputError(f"{config.db}: {have} precomputed neighbours per image, need {config.k} (inpaint index --topk {config.k})")
-    candidates = db.files if config.images is None else training_files(config.images, problems)
+    candidates = scan_images(db.files, problems) if config.images is None else training_files(config.images, problems)
     rows, files = [], []
-    for path in scan_images(candidates, problems):
+    for path in candidates:
         row = db.index_of(path)
         if row is None:
             problems.add(str(path), None, f"not in the database {config.db}")
@@ -171,10 +172,8 @@ def _dataset(config: TrainConfig, problems: ProblemLog) -> InpaintDataset:
 def _forward(model: nn.Module, batch: dict, device: torch.device):
     image = batch["image"].to(device, non_blocking=True)
     valid = batch["valid"].to(device, non_blocking=True)
-    if isinstance(unwrap(model), SimKUNet):
-        aux = batch["aux"].to(device, non_blocking=True) if "aux" in batch else None
-        return image, valid, model(image * valid, valid, aux)
-    return image, valid, model(image * valid, valid)
+    aux = (batch["aux"].to(device, non_blocking=True),) if "aux" in batch else ()   # Sim-K with k >= 1
+    return image, valid, model(image * valid, valid, *aux)
 
 
 def train(
@@ -281,7 +280,7 @@ def _run(config, info, device, on_step, problems) -> TrainResult:
                 if log is not None:
                     log.write(step, row)
             if info.is_main and step % config.sample_every == 0:
-                save_grid(out / "samples" / f"step-{step:07d}.png", render_grid(image, valid, output))
+                save_image(out / "samples" / f"step-{step:07d}.png", render_grid(image, valid, output))
             if info.is_main and step % config.checkpoint_every == 0:
                 save_checkpoint(ckpt_path, model, step=step, optimizer=optimizer, **save)
                 last_saved = step

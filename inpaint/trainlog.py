@@ -3,7 +3,8 @@
 Files in the run folder: ``log.csv`` (``step, total, valid, hole, perceptual,
 style, tv, lr, images_per_s``), ``tb/`` (TensorBoard events, only when the
 ``tensorboard`` package imports), ``samples/step-NNNNNNN.png`` (rows of masked
-input | output | composite | ground truth). Only rank 0 writes them.
+input | output | composite | ground truth, written with
+:func:`inpaint.images.save_image`). Only rank 0 writes them.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from qdimd.io import atomic_write_bytes
 
@@ -43,7 +43,6 @@ class RunLog:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_bytes(self.path, text.getvalue().encode())
-        self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -81,11 +80,3 @@ def render_grid(image: torch.Tensor, valid: torch.Tensor, output: torch.Tensor, 
     comp = gt * m + out * (1 - m)
     grid = torch.cat([torch.cat([masked[i], out[i], comp[i], gt[i]], 2) for i in range(n)], 1)
     return (grid.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-
-
-def save_grid(path: str | os.PathLike, grid: np.ndarray) -> None:
-    """Write a grid as PNG atomically."""
-    buffer = io.BytesIO()
-    Image.fromarray(grid).save(buffer, format="PNG")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
