@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     from inpaint.inception import inception_probs, random_inception
     from inpaint.metrics import image_metrics
     from inpaint.models import create_model
+    from qdimd.io import hole_from_gray, load_gray
 
     n_pairs, repeats = (5, 3) if args.quick else (13, 7)
     photos = _photos()
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         pconv_ips, n_p = _throughput(photos, split, f"pconv:{tmp / 'pconv256.pt'}", tmp / "r_pconv")
 
         image = load_image(find_images(photos)[0], (SIZE, SIZE))
-        hole = np.asarray(Image.open(next((split).rglob("*.png")))) >= 128
+        hole = hole_from_gray(load_gray(next(split.rglob("*.png"))), 255)
         output = fill_image(model, image, hole)
         t_metrics = _median_time(lambda: image_metrics(output, image), repeats * 3)
         t_forward = _median_time(lambda: fill_image(model, image, hole), repeats)

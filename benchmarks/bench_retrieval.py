@@ -40,9 +40,13 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from inpaint.database import ImageDB
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "kodak24"
 TESTS_PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
@@ -68,8 +72,8 @@ def _photos() -> list[np.ndarray]:
     return [load_image(p) for p in find_images(folder)]
 
 
-def descriptor_throughput(vgg, photos, n_batches: int, batch: int) -> tuple[float, np.ndarray]:
-    """Images/s of pooled descriptors at 256 px, and the descriptors of the timed images."""
+def descriptor_throughput(vgg, photos, n_batches: int, batch: int) -> float:
+    """Images/s of pooled descriptors at 256 px."""
     from inpaint.descriptors import DescriptorConfig, create_descriptor_features, describe_images
 
     config = DescriptorConfig("pooled", 256)
@@ -119,7 +123,7 @@ def synthetic(centres: np.ndarray, n: int, rng: np.random.Generator, out=None, c
     return out
 
 
-def make_db(folder: Path, centres, n: int, rng) -> "ImageDB":
+def make_db(folder: Path, centres, n: int, rng) -> ImageDB:
     """A database folder with ``n`` synthetic vectors written through a memory map."""
     from inpaint.database import FORMAT, VERSION, ImageDB
 
@@ -199,9 +203,9 @@ def main(argv=None) -> None:
             db = make_db(tmp / f"db{n}", centres, n, rng)
             build_s = time.perf_counter() - t
             truth = search_exact(db.vectors, queries, 10, chunk_rows=65536)[1]  # float32 GEMM
-            for t in thread_counts:
-                exact_ms, exact_res = _latency(lambda q: db.search(q, 10), queries, t)
-                rows.append((n, f"exact (torch fp16 mmap), {t} thread(s)", exact_ms, _recall(exact_res, truth), 0.0))
+            for threads in thread_counts:
+                exact_ms, exact_res = _latency(lambda q, db=db: db.search(q, 10), queries, threads)
+                rows.append((n, f"exact (torch fp16 mmap), {threads} thread(s)", exact_ms, _recall(exact_res, truth), 0.0))
             rss = _rss()
             print(f"[{n:,}] made in {build_s:.1f} s; exact {exact_ms:.2f} ms/query; RSS {rss.get('VmRSS', 0):.0f} MB "
                   f"(anon {rss.get('RssAnon', 0):.0f} MB, file-backed {rss.get('RssFile', 0):.0f} MB; "
@@ -217,10 +221,10 @@ def main(argv=None) -> None:
                 for nprobe in ((8, 16) if config.kind == "ivf" else (None,)):
                     if nprobe is not None:
                         index.nprobe = nprobe
-                    for t in thread_counts:
-                        ms, res = _latency(lambda q: search_faiss(index, q, 10), queries, t)
+                    for threads in thread_counts:
+                        ms, res = _latency(lambda q, index=index: search_faiss(index, q, 10), queries, threads)
                         label = (f"faiss ivf nlist {config.nlist} nprobe {nprobe}" if config.kind == "ivf" else
-                                 f"faiss hnsw M {config.hnsw_m} ef {config.ef_search}") + f", {t} thread(s)"
+                                 f"faiss hnsw M {config.hnsw_m} ef {config.ef_search}") + f", {threads} thread(s)"
                         rows.append((n, label, ms, _recall(res, truth), build_s))
                         print(f"[{n:,}] {label}: {ms:.3f} ms/query, recall@10 {rows[-1][3]:.3f}, built in {build_s:.1f} s",
                               flush=True)
@@ -236,7 +240,7 @@ def main(argv=None) -> None:
     for n, label, ms, _, _ in rows:
         if label.startswith("exact"):
             exact[n] = min(ms, exact.get(n, float("inf")))
-    for n, label, ms, rec, _ in rows:
+    for n, label, ms, _, _ in rows:
         if label.startswith("faiss"):
             print(f"{n:,}: {label} is {exact[n] / ms:.1f}x faster than the best exact")
     if 100_000 in exact:

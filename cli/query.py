@@ -25,17 +25,15 @@ def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
     import warnings
 
     from inpaint.database import ImageDB, load_database_vgg
-    from inpaint.descriptors import create_descriptor_features
     from inpaint.images import load_image
+    from inpaint.simk import retrieve_neighbours
 
     database = ImageDB.load(db)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         vgg = load_database_vgg(database, vgg_weights, allow_random=allow_random_vgg).to(device)
     size = database.descriptor.size
-    features = create_descriptor_features(vgg, database.descriptor).to(device)
-    vector = database.describe(features, [load_image(image, (size, size))], device=device)
-    sims, ids = database.search_file(vector, k, image, dup_threshold=dup_threshold, device=device)
+    sims, ids = retrieve_neighbours(database, load_image(image, (size, size)), k, vgg=vgg, query_path=image,
+                                    dup_threshold=dup_threshold, device=device)
     for sim, i in zip(sims, ids):
-        if i >= 0:
-            click.echo(f"{database.files[i]}\t{sim:.4f}")
+        click.echo(f"{database.files[i]}\t{sim:.4f}")

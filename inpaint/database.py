@@ -14,6 +14,7 @@ A reader therefore always sees one consistent generation.
 """
 from __future__ import annotations
 
+import filecmp
 import functools
 import json
 import os
@@ -25,8 +26,10 @@ import numpy as np
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_open, atomic_write_bytes
 
-from .descriptors import DescriptorConfig, Pca, apply_pca, describe_images
-from .search import precompute_topk, search_exact
+from .descriptors import DescriptorConfig, Pca, apply_pca, create_descriptor_features, describe_images, fit_pca
+from .images import load_images
+from .search import precompute_topk, search_exact, search_faiss
+from .vgg import load_vgg16
 
 FORMAT = "inpaint-imagedb"
 VERSION = 1
@@ -39,8 +42,6 @@ def _key(path: str | os.PathLike) -> str:
 
 def _same_bytes(a: str | os.PathLike | None, b: str | os.PathLike) -> bool:
     """Whether files ``a`` and ``b`` hold the same bytes (False when either is missing)."""
-    import filecmp
-
     try:
         return a is not None and filecmp.cmp(a, b, shallow=False)
     except OSError:
@@ -102,8 +103,6 @@ class ImageDB:
         See :func:`inpaint.search.search_exact` for the arguments and outputs.
         """
         if index is not None:
-            from .search import search_faiss
-
             return search_faiss(index, queries, k, exclude=exclude, dup_threshold=dup_threshold)
         return search_exact(self.vectors, queries, k, exclude=exclude, dup_threshold=dup_threshold, device=device)
 
@@ -146,8 +145,7 @@ class ImageDB:
             _save_npy(path / names["topk"], np.asarray(self.topk, dtype=np.int64))
         if self.pca is not None:
             names["pca"] = f"pca-{gen:06d}.npz"
-            with atomic_open(path / names["pca"]) as f:
-                np.savez(f, mean=self.pca.mean, components=self.pca.components)
+            self.pca.save(path / names["pca"])
         config = {**self.config, "format": FORMAT, "version": VERSION, "generation": gen, "count": len(self),
                   "dim": self.dim, "topk_k": None if self.topk is None else int(self.topk.shape[1]), "data": names}
         atomic_write_bytes(path / "config.json", json.dumps(config, indent=2).encode())
@@ -237,9 +235,6 @@ def build_database(
     Raises:
         InputError: no readable image, or ``append`` to an incompatible database.
     """
-    from .descriptors import create_descriptor_features
-    from .images import load_images
-
     out = Path(out)
     old = ImageDB.load(out) if append and (out / "config.json").exists() else None
     if old is not None:
@@ -302,8 +297,6 @@ def _assemble(files, new_files, raw, old, descriptor, vgg, topk, device, dup_thr
     new = np.concatenate(raw) if raw else np.zeros((0, old.dim if old is not None else 0), np.float32)
     pca = old.pca if old is not None else None
     if old is None and descriptor.pca_dim is not None:
-        from .descriptors import fit_pca
-
         pca = fit_pca(new, descriptor.pca_dim)
     if pca is not None and len(new):
         new = apply_pca(pca, new)
@@ -335,8 +328,6 @@ def load_database_vgg(db: ImageDB, weights: str | os.PathLike | None = None, *, 
     Raises:
         InputError: a random-weights database without ``allow_random``, or no weights.
     """
-    from .vgg import load_vgg16
-
     width = float(db.config.get("vgg_width", 1.0))
     if db.config.get("vgg") == "random" and weights is None:
         if not allow_random:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from qdimd.io import atomic_open
+
 from .images import cover_resize
 from .vgg import VGG16, VGG16Features, imagenet_normalize
 
@@ -124,7 +126,8 @@ class Pca:
     components: np.ndarray
 
     def save(self, path) -> None:
-        with open(path, "wb") as f:
+        """Write ``mean`` and ``components`` to an ``.npz`` file atomically."""
+        with atomic_open(path) as f:
             np.savez(f, mean=self.mean, components=self.components)
 
     @classmethod

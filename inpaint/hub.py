@@ -83,3 +83,33 @@ def load_hub_state_dict(
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{cached}: downloaded file is not a readable PyTorch weights file ({exc}); delete it and retry") from None
     return state, str(cached)
+
+
+def check_state_dict(state: dict, expected: dict[str, tuple[int, ...]], source: str, network: str) -> None:
+    """Raise unless ``state`` has exactly the keys and shapes of ``expected``.
+
+    Args:
+        state: the loaded state dict.
+        expected: ``{key: shape}`` of the network (built on the meta device).
+        source: the file or URL, named in the message.
+        network: the torchvision network the file should hold, e.g. ``"VGG-16"``.
+
+    Raises:
+        InputError: missing or unexpected keys, or a tensor of another shape.
+    """
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    if missing or extra:
+        raise InputError(
+            f"{source}: not a torchvision {network} state dict: expected keys "
+            f"{', '.join(list(expected)[:3])} ... {list(expected)[-1]} ({len(expected)} tensors); "
+            f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
+            f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}"
+        )
+    wrong = [(k, tuple(state[k].shape), shape) for k, shape in expected.items() if tuple(state[k].shape) != shape]
+    if wrong:
+        k, got, want = wrong[0]
+        raise InputError(
+            f"{source}: {network} tensor {k} has shape {got}, expected {want} "
+            f"({len(wrong)} tensor(s) differ; a different width or a different network?)"
+        )

@@ -29,13 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qdimd.errors import InputError
-
-from .hub import load_hub_state_dict
+from .hub import check_state_dict, load_hub_state_dict
+from .vgg import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize
 
 INCEPTION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INPUT_SIZE = 299
 
 
@@ -280,15 +277,7 @@ def load_inception(
     for key in expected:  # checkpoints older than PyTorch 0.4.1 carry no BatchNorm step counter
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.tensor(0, dtype=torch.long)
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if got != expected:
-        missing = sorted(set(expected) - set(got))[:3]
-        extra = sorted(set(got) - set(expected))[:3]
-        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])[:3]
-        raise InputError(
-            f"{source}: not a torchvision Inception-v3 state dict (width {width}): expected keys like "
-            f"Conv2d_1a_3x3.conv.weight ... fc.weight; missing {missing}, unexpected {extra}, wrong shapes {wrong}"
-        )
+    check_state_dict(state, expected, source, "Inception-v3")
     model = Inception3(width=width, device="meta")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
@@ -311,13 +300,11 @@ def inception_probs(model: Inception3, images: np.ndarray, *, batch_size: int = 
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"Expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
     model = model.to(device).eval()
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     out = []
     for start in range(0, len(images), batch_size):
         x = torch.from_numpy(images[start:start + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255.0
         x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        logits = model((x - mean) / std)
+        logits = model(imagenet_normalize(x))
         out.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.fc.out_features))
 

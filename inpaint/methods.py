@@ -118,15 +118,6 @@ def fill_identity(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
-def _need(module: str, kind: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise InputError(f"method {kind} needs {module}, which is not available ({exc})") from None
-
-
 def load_method(
     spec: MethodSpec, *, device: str = "cpu", vgg_weights: str | os.PathLike | None = None, allow_random_vgg: bool = False
 ) -> Method:
@@ -134,21 +125,24 @@ def load_method(
     if spec.kind == "identity":
         return lambda image, hole, path: Filled(fill_identity(image, hole))
     if spec.kind in ("telea", "ns"):
-        fill_classical = _need("inpaint.classical", spec.kind).fill_classical
+        from .classical import fill_classical
+
         return lambda image, hole, path: Filled(fill_classical(image, hole, spec.kind))
-    load_checkpoint = _need("inpaint.checkpoint", spec.kind).load_checkpoint
-    fill_image = _need("inpaint.fill", spec.kind).fill_image
+    from .checkpoint import load_checkpoint
+    from .fill import fill_image
+
     model, _info = load_checkpoint(spec.checkpoint, map_location=device)
     if spec.kind in ("pconv", "sim0"):
         return lambda image, hole, path: Filled(fill_image(model, image, hole, device=device))
-    simk = _need("inpaint.simk", spec.kind)
-    database = _need("inpaint.database", spec.kind)
-    db = database.ImageDB.load(spec.db)
+    from .database import ImageDB, load_database_vgg
+    from .simk import fill_simk
+
+    db = ImageDB.load(spec.db)
     coarse = load_checkpoint(spec.coarse, map_location=device)[0] if spec.coarse else None
-    vgg = database.load_database_vgg(db, vgg_weights, allow_random=allow_random_vgg)
+    vgg = load_database_vgg(db, vgg_weights, allow_random=allow_random_vgg)
 
     def run_simk(image: np.ndarray, hole: np.ndarray, path: str) -> Filled:
-        composite, neighbours = simk.fill_simk(
+        composite, neighbours = fill_simk(
             model, image, hole, db, coarse_model=coarse, vgg=vgg, query_path=path, device=device
         )
         return Filled(composite, neighbours[0][2] if neighbours else None)

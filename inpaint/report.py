@@ -24,6 +24,7 @@ from qdimd.io import atomic_write_bytes
 
 from .evalsplit import split_margin
 from .evaluate import GRID_EXAMPLES, PER_IMAGE, PROBS, EvalPlan, part_path
+from .images import load_image
 from .metrics import METRICS, SSIM_PARAMS, aggregate
 
 RESULT_COLUMNS = ("method", "bucket", "group", "n", "l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std")
@@ -54,11 +55,14 @@ def summarize(plan: EvalPlan) -> list[dict]:
 
     config = plan.config
     rows, probs = read_per_image(plan.out, with_probs=config.iscore)
+    by_cell: dict[tuple[str, int, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        by_cell.setdefault((r["method"], r["bucket"], r["group"]), []).append(i)
     results = []
     for spec in plan.specs:
         for bucket in range(1, N_BUCKETS + 1):
             for group in GROUPS:
-                idx = [i for i, r in enumerate(rows) if (r["method"], r["bucket"], r["group"]) == (spec.label, bucket, group)]
+                idx = by_cell.get((spec.label, bucket, group))
                 if not idx:
                     continue
                 idx.sort(key=lambda i: rows[i]["index"])
@@ -186,7 +190,7 @@ def write_grids(plan: EvalPlan, tile: int = 160) -> list[Path]:
                 row.append((spec.label, f"m{j}"))
                 if part_path(out, pair, f"m{j}_retrieved").exists():
                     row.append((f"{spec.label} retrieved", f"m{j}_retrieved"))
-            tiles = [_tile(np.asarray(Image.open(part_path(out, pair, what)).convert("RGB")), tile, label)
+            tiles = [_tile(load_image(part_path(out, pair, what)), tile, label)
                      for label, what in row if part_path(out, pair, what).exists()]
             rows.append(np.concatenate(tiles, axis=1))
         width = max(r.shape[1] for r in rows)

@@ -15,6 +15,7 @@ is treated as a near-duplicate of the query and skipped.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Collection, Sequence
 
@@ -26,14 +27,9 @@ FAISS_KINDS = ("ivf", "hnsw")
 
 def _as_torch_rows(vectors: np.ndarray) -> torch.Tensor:
     """A zero-copy torch view of a (possibly memory-mapped) float16/float32 matrix."""
-    array = np.asarray(vectors)
-    if not array.flags.writeable:  # read-only memmaps: torch wants writable; we never write
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.from_numpy(array)
-    return torch.from_numpy(array)
+    with warnings.catch_warnings():  # read-only memmaps: torch warns that it wants writable ones; we never write
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(np.asarray(vectors))
 
 
 def _mask_results(sims: torch.Tensor, offset: int, exclude, dup_threshold: float | None) -> torch.Tensor:

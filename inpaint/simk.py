@@ -50,7 +50,7 @@ def retrieve_neighbours(
     dup_threshold: float | None = DEFAULT_DUP_THRESHOLD,
     device="cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` database ``(sims, ids)`` ``(k,)`` for an (already filled) image.
+    """Top-``k`` database ``(sims, ids)``, at most ``k`` each, for an image: Sim-K's coarse fill, or a query photo.
 
     Args:
         vgg: the :class:`~inpaint.vgg.VGG16` the database was built with.
@@ -124,7 +124,6 @@ def fill_simk(
     if aux != "retrieved" and rng is None:
         raise ValueError(f"Expected an rng (np.random.Generator) for aux={aux!r}, got None")
     h, w = hole.shape
-    own = db.index_of(query_path) if query_path is not None else None
     if aux == "retrieved":
         if vgg is None:
             from .database import load_database_vgg
@@ -137,7 +136,7 @@ def fill_simk(
             raise ValueError(f"Expected {k} database images besides the query, found {len(ids)} in a database of {len(db)}")
         neighbours = [(db.files[i], float(s), load_image(db.files[i], (h, w))) for s, i in zip(sims, ids)]
     elif aux == "random":
-        ids = _random_ids(db, k, rng, own)
+        ids = _random_ids(db, k, rng, db.index_of(query_path) if query_path is not None else None)
         neighbours = [(db.files[i], float("nan"), load_image(db.files[i], (h, w))) for i in ids]
     else:
         neighbours = [("noise", float("nan"), rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)) for _ in range(k)]

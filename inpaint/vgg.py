@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .hub import load_hub_state_dict
+from .hub import check_state_dict, load_hub_state_dict
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -210,29 +210,8 @@ def load_vgg16(
         return model.eval()
     expected = expected_shapes(width)
     state, source = load_hub_state_dict(url, weights, progress=progress, option="--vgg-weights")
-    _check_state_dict(state, expected, source)
+    check_state_dict(state, expected, source, "VGG-16")
     model = VGG16(width, device="meta")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 
-
-def _check_state_dict(state: dict, expected: dict[str, tuple[int, ...]], source: str) -> None:
-    """Raise InputError naming ``source`` unless ``state`` has exactly the expected keys and shapes."""
-    from qdimd.errors import InputError
-
-    missing = [k for k in expected if k not in state]
-    extra = [k for k in state if k not in expected]
-    if missing or extra:
-        raise InputError(
-            f"{source}: not a torchvision VGG-16 state dict: expected keys "
-            f"{', '.join(list(expected)[:3])} ... {list(expected)[-1]} ({len(expected)} tensors); "
-            f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
-            f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}"
-        )
-    wrong = [(k, tuple(state[k].shape), shape) for k, shape in expected.items() if tuple(state[k].shape) != shape]
-    if wrong:
-        k, got, want = wrong[0]
-        raise InputError(
-            f"{source}: VGG-16 tensor {k} has shape {got}, expected {want} "
-            f"({len(wrong)} tensor(s) differ; a different width or a different network?)"
-        )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,20 @@ PHOTOS = TESTS / "data" / "photos"
 def photo_dir() -> Path:
     """Folder of 24 real 128x128 Kodak photos."""
     return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def copy_photos(photo_dir):
+    """``copy_photos(folder, n)``: a private copy of the first ``n`` real photos in the new ``folder`` (tests may add files)."""
+    from inpaint.images import find_images
+
+    def copy(folder: Path, n: int) -> Path:
+        folder.mkdir()
+        for path in find_images(photo_dir)[:n]:
+            shutil.copy(path, folder / path.name)
+        return folder
+
+    return copy
 
 
 @pytest.fixture(scope="session")

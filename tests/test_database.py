@@ -26,13 +26,9 @@ def vgg():
 
 
 @pytest.fixture()
-def photos(photo_dir, tmp_path):
+def photos(copy_photos, tmp_path):
     """A private copy of 10 real photos (the test may add files)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for path in find_images(photo_dir)[:10]:
-        shutil.copy(path, folder / path.name)
-    return folder
+    return copy_photos(tmp_path / "photos", 10)
 
 
 def _build(paths, out, vgg, **kw):

@@ -17,12 +17,8 @@ TINY = ["--vgg-width", "0.0625", "--size", "64", "--batch-size", "4"]
 
 
 @pytest.fixture()
-def photos(photo_dir, tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for path in find_images(photo_dir)[:8]:
-        shutil.copy(path, folder / path.name)
-    return folder
+def photos(copy_photos, tmp_path):
+    return copy_photos(tmp_path / "photos", 8)
 
 
 def _run(*args):

@@ -1,7 +1,6 @@
 """Sim-K two-step fill: retrieval never returns the query, aux ablations, hole independence, end to end."""
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np
@@ -26,13 +25,10 @@ def _tiny(name: str, seed: int):
 
 
 @pytest.fixture(scope="module")
-def setup(photo_dir, tmp_path_factory):
+def setup(copy_photos, tmp_path_factory):
     """12 real photos indexed at 64 px with a seeded random tiny VGG (flat descriptor)."""
     root = tmp_path_factory.mktemp("simk")
-    photos = root / "photos"
-    photos.mkdir()
-    for path in find_images(photo_dir)[:12]:
-        shutil.copy(path, photos / path.name)
+    photos = copy_photos(root / "photos", 12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         vgg = load_vgg16(allow_random=True, width=1 / 16)
