@@ -31,13 +31,12 @@ from typing import Iterator
 
 import numpy as np
 import orjson
-from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_write_bytes
 
 from .evalsplit import MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket, resize_hole
-from .images import find_images, load_image
+from .images import find_images, load_image, save_image
 from .methods import MethodSpec, load_method, parse_methods
 from .metrics import image_metrics
 
@@ -147,12 +146,6 @@ class EvalPlan:
 def part_path(out: Path, pair: Pair, what: str) -> Path:
     """Grid tile file of ``pair``: ``what`` is ``original``, ``masked``, ``m<j>`` or ``m<j>_retrieved``."""
     return out / PARTS / f"b{pair.bucket}_{pair.group}_{pair.index}_{what}.png"
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _recover_rows(out: Path, iscore: bool, n_classes: int) -> tuple[set, int]:
@@ -272,16 +265,16 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
             if grid:
                 masked = image.copy()
                 masked[hole] = 255
-                _save_png(part_path(out, pair, "original"), image)
-                _save_png(part_path(out, pair, "masked"), masked)
+                save_image(part_path(out, pair, "original"), image)
+                save_image(part_path(out, pair, "masked"), masked)
             results = []
             for j in plan.todo(pair):
                 filled = methods[j](image, hole, str(images_root / pair.image))
                 results.append((j, filled.composite, image_metrics(filled.composite, image)))
                 if grid:
-                    _save_png(part_path(out, pair, f"m{j}"), filled.composite)
+                    save_image(part_path(out, pair, f"m{j}"), filled.composite)
                     if filled.retrieved is not None:
-                        _save_png(part_path(out, pair, f"m{j}_retrieved"), filled.retrieved)
+                        save_image(part_path(out, pair, f"m{j}_retrieved"), filled.retrieved)
             if inception is not None:  # one batch per pair; records first, rows after (see _recover_rows)
                 probs = inception_probs(inception, np.stack([c for _, c, _ in results]), device=config.device)
                 probs_file.write(probs.astype(np.float32).tobytes())
