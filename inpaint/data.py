@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray
+from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
 
 from .images import find_images, load_image
 from .vgg import IMAGENET_MEAN, IMAGENET_STD
@@ -75,14 +75,6 @@ class DataConfig:
     hole_value: int = 255
     augment: bool = True
     k: int = 0
-
-
-def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a ``(h, w)`` bool hole mask to ``(H, W)``."""
-    if hole.shape == tuple(size):
-        return hole
-    im = Image.fromarray(hole.astype(np.uint8) * 255).resize((size[1], size[0]), Image.NEAREST)
-    return np.asarray(im) > 127
 
 
 class InpaintDataset(torch.utils.data.Dataset):

@@ -28,7 +28,7 @@ from PIL import Image
 
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray
+from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
 
 MANIFEST = "manifest.csv"
 
@@ -178,14 +178,6 @@ def read_split(
 def load_hole(root: str | os.PathLike, entry: MaskEntry) -> np.ndarray:
     """The ``(H, W)`` bool hole array of ``entry`` (True = missing)."""
     return hole_from_gray(load_gray(Path(root) / entry.file), entry.hole_value)
-
-
-def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a ``(H, W)`` bool hole mask to ``size = (H', W')``."""
-    if hole.shape == tuple(size):
-        return hole
-    im = Image.fromarray(hole.astype(np.uint8) * np.uint8(255)).resize((size[1], size[0]), Image.NEAREST)
-    return np.asarray(im) >= 128
 
 
 def rebucket(root: str | os.PathLike, entries: Sequence[MaskEntry], size: tuple[int, int]) -> list[MaskEntry]:

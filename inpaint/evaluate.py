@@ -33,9 +33,9 @@ import numpy as np
 import orjson
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, resize_hole
 
-from .evalsplit import MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket, resize_hole
+from .evalsplit import MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket
 from .images import find_images, load_image, save_image
 from .methods import MethodSpec, load_method, parse_methods
 from .metrics import image_metrics

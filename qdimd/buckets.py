@@ -38,12 +38,18 @@ def border_distance(hole: np.ndarray) -> int:
     hole = np.asarray(hole)
     if hole.ndim != 2:
         raise ValueError(f"Expected a 2-D hole mask, got shape {hole.shape}")
+    return min(edge_margins(hole))
+
+
+def edge_margins(hole: np.ndarray) -> tuple[int, int, int, int]:
+    """Empty rows/columns at the (top, left, bottom, right) edges of a ``(H, W)`` hole mask;
+    ``(H, W, H, W)`` for a mask without holes."""
+    h, w = hole.shape
     rows = np.flatnonzero(hole.any(axis=1))
     if rows.size == 0:
-        return int(min(hole.shape))
+        return h, w, h, w
     cols = np.flatnonzero(hole.any(axis=0))
-    h, w = hole.shape
-    return int(min(rows[0], cols[0], h - 1 - rows[-1], w - 1 - cols[-1]))
+    return int(rows[0]), int(cols[0]), int(h - 1 - rows[-1]), int(w - 1 - cols[-1])
 
 
 def bucket_of(ratio: float, edges: Sequence[float] = DEFAULT_EDGES) -> int:

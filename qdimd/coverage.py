@@ -162,14 +162,6 @@ def near_edge(hole: np.ndarray, band: int) -> bool:
     )
 
 
-def edge_margins(hole: np.ndarray) -> tuple[int, int, int, int]:
-    """Empty rows/columns at the (top, left, bottom, right) edges of a non-empty mask."""
-    rows = np.flatnonzero(hole.any(axis=1))
-    cols = np.flatnonzero(hole.any(axis=0))
-    h, w = hole.shape
-    return int(rows[0]), int(cols[0]), int(h - 1 - rows[-1]), int(w - 1 - cols[-1])
-
-
 def inset_clip_box(hole: np.ndarray, box: Box, lo: float, hi: float, max_inset: int) -> Box | None:
     """The box moved in by the fewest whole px (at most ``max_inset``) that leaves a hole ratio in
     ``(lo, hi]`` inside it, or None; computed from one integral image, without rendering again."""

@@ -1,4 +1,4 @@
-"""Mask files: reading any mask image as a hole array, atomic writes.
+"""Mask files: reading any mask image as a hole array, resizing it, atomic writes.
 
 Hole polarity on disk: ``hole_value=255`` means white = missing (the NVIDIA test
 set, LaMa), ``0`` means black = missing (the original QD-IMD files).
@@ -54,8 +54,22 @@ def hole_to_gray(hole: np.ndarray, hole_value: int = 255) -> np.ndarray:
     """``(H, W)`` bool hole mask to uint8 with holes at ``hole_value`` and the rest at the other."""
     if hole_value not in (0, 255):
         raise ValueError(f"Expected hole_value 255 or 0, got {hole_value!r}")
-    out = np.asarray(hole, dtype=np.uint8) * np.uint8(255)
-    return out if hole_value == 255 else 255 - out
+    hole = np.asarray(hole)
+    out = (hole.view(np.uint8) if hole.dtype == bool else hole.astype(np.uint8)) * np.uint8(255)
+    if hole_value == 0:
+        np.subtract(np.uint8(255), out, out=out)
+    return out
+
+
+def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize (PIL's, pixel centres) of a ``(h, w)`` bool hole mask to ``size = (H, W)``.
+
+    Returns ``hole`` itself when it already has that size.
+    """
+    if hole.shape == tuple(size):
+        return hole
+    im = Image.fromarray(hole.astype(np.uint8) * np.uint8(255)).resize((size[1], size[0]), Image.NEAREST)
+    return np.asarray(im) >= 128
 
 
 @contextmanager

@@ -124,14 +124,15 @@ def _decide(measured: Sequence[_Measured], hole_value: HoleValueArg) -> tuple[di
     return values, decided
 
 
-def _row(m: _Measured, value: int, margin: int | None, edges: Sequence[float]) -> SortedMask:
+def _row(m: _Measured, value: int, margin: int | None, edges: Sequence[float], name: str) -> SortedMask:
     h, w = m.shape
     ratio = m.white_fraction if value == 255 else 1.0 - m.white_fraction
     distance = m.white_distance if value == 255 else m.black_distance
     use_margin = default_margin(h, w) if margin is None else int(margin)
+    bucket, group = bucket_of(ratio, edges), group_of(distance, use_margin)
     return SortedMask(
-        file="", source=m.source.source, hole_value=value, height=h, width=w, hole_ratio=ratio,
-        border_distance=distance, margin=use_margin, bucket=bucket_of(ratio, edges), group=group_of(distance, use_margin),
+        file=f"{bucket}/{group}/{name}", source=m.source.source, hole_value=value, height=h, width=w, hole_ratio=ratio,
+        border_distance=distance, margin=use_margin, bucket=bucket, group=group,
     )
 
 
@@ -219,12 +220,11 @@ def measure_masks(
     values, decided = _decide(measured, hole_value)
     pairs, names = [], set()
     for m in measured:
-        row = _row(m, values[m.source.folder], margin, edges)
         name = output_name(m.source)
         if name in names:
             raise InputError(f"{m.source.source}: two inputs map to the output name {name!r}")
         names.add(name)
-        pairs.append((m.source, SortedMask(**{**asdict(row), "file": f"{row.bucket}/{row.group}/{name}"})))
+        pairs.append((m.source, _row(m, values[m.source.folder], margin, edges, name)))
     return pairs, values, decided
 
 

@@ -45,12 +45,11 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .augment import apply_augment
-from .buckets import DEFAULT_EDGES, GROUPS, bucket_range, default_margin
+from .buckets import DEFAULT_EDGES, GROUPS, bucket_range, default_margin, edge_margins
 from .coverage import (
     Geometry,
     area_terms,
     coverage_y,
-    edge_margins,
     fit_into_box,
     geometry_of,
     inset_clip_box,
@@ -156,7 +155,7 @@ class TargetedGenerator:
         self._share = self._area / self._size
         self._fit = self._clip is not None and hi / self._share <= FIT_MAX_COVER
         self._max_inset = int(MAX_INSET * min(self._box[2] - self._box[0], self._box[3] - self._box[1]))
-        self._per_stroke, self._gamma = self._calibrate()
+        self._gamma = self._calibrate()
 
     @classmethod
     def for_group(
@@ -245,8 +244,9 @@ class TargetedGenerator:
         k = 0.8 * K_MAX  # below K_MAX, so that a second geometry pass is rarely needed
         return max(0, min(MAX_STROKES, int(math.ceil(y * self._area / gamma / (a * k * k + b * k)))) - n)
 
-    def _calibrate(self) -> tuple[tuple[float, float], float]:
-        """Per-stroke area terms and the coverage model's ``gamma`` for this target, from 32 fixed draws.
+    def _calibrate(self) -> float:
+        """The coverage model's ``gamma`` for this target, from 32 fixed draws; sets ``_per_stroke``, the mean
+        per-stroke area terms of the same draws (used by :meth:`_prior_extra`).
 
         The draws depend only on (config, store), never on the seed, so the calibration is part of
         the generator's definition: mask ``i`` stays a pure function of its arguments.
@@ -268,7 +268,7 @@ class TargetedGenerator:
             ratio = np.count_nonzero(self._render(geo, k)) / self._size
             gammas.append(measured_gamma(ratio, self._share, a, b, k, self._area))
         gammas = [g for g in gammas if g is not None]
-        return self._per_stroke, float(np.median(gammas)) if gammas else GAMMA
+        return float(np.median(gammas)) if gammas else GAMMA
 
     @staticmethod
     def _record(geo: Geometry, k: float) -> MaskParams:

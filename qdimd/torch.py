@@ -33,7 +33,9 @@ from .augment import AugmentConfig
 from .buckets import DEFAULT_EDGES, GROUPS, default_margin
 from .errors import InputError, ProblemLog
 from .generator import MaskConfig, MaskGenerator
-from .io import PathLike
+from .io import PathLike, hole_from_gray
+from .maskfiles import decide_hole_value, find_masks, frame_white_fraction, iter_mask_grays
+from .sorting import check_hole_value
 
 DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
 POLARITIES = ("hole", "valid")
@@ -230,9 +232,6 @@ class MaskFolder(Dataset):
 
     def __init__(self, root: PathLike, *, size: int | Sequence[int] | None = 256, hole_value: int | str = "auto",
                  dtype: str = "float32", polarity: str = "hole", channels: int = 1):
-        from .maskfiles import find_masks
-        from .sorting import check_hole_value
-
         _check_output(dtype, polarity, channels)
         self.size = None if size is None else _size(size)
         self.dtype, self.polarity, self.channels = dtype, polarity, channels
@@ -244,8 +243,6 @@ class MaskFolder(Dataset):
         self.hole_values = self._decide(hole_value)
 
     def _decide(self, hole_value) -> dict[str, int]:
-        from .maskfiles import decide_hole_value, frame_white_fraction, iter_mask_grays
-
         folders: dict[str, list] = {}
         for source in self.sources:
             folders.setdefault(source.folder, []).append(source)
@@ -262,13 +259,11 @@ class MaskFolder(Dataset):
 
     def hole(self, index: int) -> np.ndarray:
         """File ``index`` as an ``(H, W)`` bool hole mask at the requested size."""
-        from .maskfiles import iter_mask_grays
-
         source = self.sources[index]
         (_, gray), = iter_mask_grays([source])
         if isinstance(gray, Exception):
             raise gray
-        hole = gray >= 128 if self.hole_values[source.folder] == 255 else gray < 128
+        hole = hole_from_gray(gray, self.hole_values[source.folder])
         if self.size is not None and hole.shape != self.size:
             h, w = self.size
             hole = cv2.resize(hole.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)

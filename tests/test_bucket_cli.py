@@ -17,7 +17,7 @@ from qdimd.buckets import bucket_of, group_of
 from qdimd.store import load_default_store
 from qdimd_cli.qdimd_main import main
 
-from test_sorting import nvidia_style_folder, rect_hole  # tests/ is on sys.path (no package)
+from test_sorting import nvidia_style_folder, rect_hole, read_manifest as manifest  # tests/ is on sys.path
 
 COLUMNS = ("index", "file", "hole_ratio", "border_distance", "margin", "bucket", "group", "params")
 MODE1 = ["bucket", "--size", "64", "--per-group", "3", "--seed", "5", "--workers", "1"]
@@ -29,11 +29,6 @@ def cli(*args):
 
 def files_of(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
-def manifest(folder: Path) -> list[dict]:
-    with open(folder / "manifest.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")
