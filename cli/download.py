@@ -7,16 +7,7 @@ import click
 
 from qdimd.download import DEFAULT_BASE_URL, FORMATS
 
-from .options import user_errors
-
-
-def _split_names(ctx, param, value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    if not names:
-        raise click.BadParameter(f"expected NAME[,NAME...], got {value!r}")
-    return names
+from .options import split_names, user_errors
 
 
 def _list_categories(ctx, param, value: bool) -> None:
@@ -28,7 +19,7 @@ def _list_categories(ctx, param, value: bool) -> None:
 
 
 @click.command()
-@click.option("--categories", callback=_split_names, metavar="NAME[,NAME...]", default=None,
+@click.option("--categories", callback=split_names, metavar="NAME[,NAME...]", default=None,
               help="Comma-separated category names, spaces allowed ('cat,hot air balloon').  [default: all 345]")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="simplified", show_default=True,
               help="simplified/raw ndjson, binary .bin or sketch-rnn .npz (all readable by `qdimd index` and --strokes).")

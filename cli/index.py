@@ -3,23 +3,14 @@ from __future__ import annotations
 
 import click
 
-from .options import strict_option, user_errors
-
-
-def _split_categories(ctx, param, value):
-    if value is None:
-        return None
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    if not names:
-        raise click.BadParameter("expected NAME[,NAME...]", ctx, param)
-    return names
+from .options import split_names, strict_option, user_errors
 
 
 @click.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SRC...")
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Store file to write (.qds); replaced atomically when done.")
-@click.option("--categories", callback=_split_categories, default=None, metavar="NAME[,NAME...]",
+@click.option("--categories", callback=split_names, default=None, metavar="NAME[,NAME...]",
               help="Keep only these categories (default: all).")
 @click.option("--recognized-only", is_flag=True, help="Keep only drawings the game recognised.")
 @click.option("--chunk", "chunk_drawings", type=click.IntRange(min=1), default=100_000, show_default=True,

@@ -43,6 +43,16 @@ vgg_weights_option = click.option(
 )
 
 
+def split_names(ctx, param, value: str | None) -> list[str] | None:
+    """Callback of a ``NAME[,NAME...]`` option: the stripped, non-empty names (None when not given)."""
+    if value is None:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise click.BadParameter(f"expected NAME[,NAME...], got {value!r}")
+    return names
+
+
 def user_errors(func):
     """Turn library input errors and OS errors (missing file, permission, disk full) into
     ``click.ClickException``: a clean message and exit code 1, never a traceback."""

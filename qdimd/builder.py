@@ -12,21 +12,20 @@ under the output name. Peak memory is a few chunks plus 8 bytes per distinct
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import tempfile
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Sequence, Union
+from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
 from .errors import InputError, ProblemLog
+from .io import PathLike
 from .store import STORE_SUFFIX, StrokeStore, iter_store_records, quantize
 from .storefile import is_store_file, write_store_file
 from .strokes import iter_records
 
-PathLike = Union[str, os.PathLike]
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 SUFFIXES = (STORE_SUFFIX, *NDJSON_SUFFIXES, ".bin", ".npz")
 READ_BLOCK = 1 << 20  # rows per chunk when streaming temporary files into the store
@@ -62,12 +61,19 @@ def expand_sources(sources: Sequence[PathLike], problems: ProblemLog, exclude: P
     return files
 
 
+def is_store_source(path: PathLike) -> bool:
+    """Whether a source file is read as a stroke store: named ``*.qds``, or named with none of
+    the other stroke suffixes and starting with the store's magic bytes."""
+    name = Path(path).name
+    return name.endswith(STORE_SUFFIX) or (not name.endswith(SUFFIXES) and is_store_file(path))
+
+
 def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | None,
               recognized_only: bool) -> Iterator[Row]:
     """Rows of one source file, dispatched on its suffix."""
     name = path.name
     wanted = None if categories is None else frozenset(categories)
-    if name.endswith(STORE_SUFFIX) or (not name.endswith(SUFFIXES) and is_store_file(path)):
+    if is_store_source(path):
         try:
             store = StrokeStore.load(path)
         except InputError as exc:
@@ -85,7 +91,7 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
             yield r.word, r.recognized, r.key_id, points, r.lengths
         return
     if name.endswith(".bin") or name.endswith(".npz"):
-        from . import formats  # engineer D's readers, imported only when such a file comes up
+        from . import formats  # imported only when such a file comes up
 
         drawings = (formats.read_binary(path, problems=problems) if name.endswith(".bin")
                     else formats.read_sketchrnn(path, problems=problems))

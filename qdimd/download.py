@@ -26,7 +26,7 @@ from types import MappingProxyType
 from urllib.parse import quote
 
 from .categories import CATEGORIES, check_categories
-from .fetch import Stopped, check_server, fetch_file
+from .fetch import FetchResult, Stopped, _ignore, check_server, fetch_file
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/quickdraw_dataset"
 FORMATS = MappingProxyType({
@@ -38,20 +38,10 @@ FORMATS = MappingProxyType({
 
 
 @dataclass(frozen=True)
-class FileResult:
-    """Outcome for one category file.
+class FileResult(FetchResult):
+    """The :class:`~qdimd.fetch.FetchResult` of one category file."""
 
-    Attributes:
-        status: ``"downloaded"``, ``"skipped"`` (already complete) or ``"failed"``.
-        size: bytes of the final file (0 if failed).
-        error: why it failed, else None.
-    """
-
-    category: str
-    path: Path
-    status: str
-    size: int = 0
-    error: str | None = None
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,10 +78,6 @@ def file_url(base_url: str, fmt: str, category: str) -> str:
     """URL of one category file under ``base_url`` (bucket layout, name percent-quoted)."""
     folder, ext = FORMATS[fmt]
     return f"{base_url.rstrip('/')}/{folder}/{quote(category + ext)}"
-
-
-def _ignore(*args) -> None:
-    pass
 
 
 def download(
@@ -149,7 +135,7 @@ def download(
         result = fetch_file(file_url(base_url, fmt, name), out / f"{name}{ext}", retries=retries, backoff=backoff,
                             timeout=timeout, stop=stop, on_size=lambda total, done: on_size(name, total, done),
                             on_bytes=on_bytes)
-        return FileResult(name, result.path, result.status, result.size, result.error)
+        return FileResult(**vars(result), category=name)
 
     results: dict[str, FileResult] = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="qdimd-download")

@@ -42,15 +42,13 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
 from .errors import ProblemLog
-from .io import atomic_open
+from .io import PathLike, atomic_open
 from .strokes import Drawing
 
-PathLike = Union[str, os.PathLike]
 HEADER = struct.Struct("<Q2sBIH")  # key_id, countrycode, recognized, timestamp, n_strokes
 U16 = struct.Struct("<H")
 SKETCHRNN_PARTS = ("train", "valid", "test")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from .maskparams import MaskConfig, MaskParams
-from .render import apply_clip_box, create_canvas
+from .render import apply_clip_box, create_canvas, padded_point_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import StrokeStore
@@ -127,8 +127,7 @@ def _any_stroke_visible(points: np.ndarray, stroke_starts: np.ndarray, strokes: 
         points, stroke_starts: the store's arrays as plain ndarray views (memmap indexing is slow).
     """
     h, w = size
-    sx, sy = upscale * w / QD_SIZE, upscale * h / QD_SIZE  # the transform of stroke_geometry
-    bx, by = 0.5 * sx + w / 2.0 * (1.0 - upscale), 0.5 * sy + h / 2.0 * (1.0 - upscale)
+    (sx, bx), (sy, by) = _qd_to_pixels(upscale, w), _qd_to_pixels(upscale, h)
     for stroke in strokes:
         first = stroke_starts.item(stroke)
         if 0 <= points.item(first, 0) * sx + bx < w and 0 <= points.item(first, 1) * sy + by < h:
@@ -140,6 +139,19 @@ def _any_stroke_visible(points: np.ndarray, stroke_starts: np.ndarray, strokes: 
     return False
 
 
+def _qd_to_pixels(upscale, side):
+    """Scale and shift from Quick, Draw! coordinates to output px along an axis of ``side`` px.
+
+    ``x' = side/2 + ((x + 0.5) * side / 256 - side/2) * upscale = x * scale + shift``: the
+    upscale and centre crop. Floats give floats (the per-mask Python path); arrays broadcast.
+
+    Returns:
+        ``(scale, shift)``.
+    """
+    scale = upscale * (side / QD_SIZE)
+    return scale, 0.5 * scale + side / 2.0 * (1.0 - upscale)
+
+
 def stroke_geometry(params_list: list[MaskParams], config: MaskConfig, store: "StrokeStore") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Output-pixel polylines of several masks at once (vectorised gather and transform).
 
@@ -148,22 +160,16 @@ def stroke_geometry(params_list: list[MaskParams], config: MaskConfig, store: "S
         of all masks concatenated, one-point strokes repeated so every ``counts`` entry is >= 2;
         ``(S,)`` int64 counts; ``(S,)`` float64 drawn widths; ``(B,)`` int64 strokes per mask.
     """
-    h, w = config.size
     per_mask = np.fromiter((len(p.strokes) for p in params_list), np.int64, len(params_list))
     strokes = np.fromiter((s for p in params_list for s in p.strokes), np.int64, int(per_mask.sum()))
     starts_all = np.asarray(store.stroke_starts)
     starts = starts_all[strokes]
-    lengths = starts_all[strokes + 1] - starts
-    counts = np.maximum(lengths, 2)
-    offsets = np.cumsum(counts) - counts
-    stroke_of_point = np.repeat(np.arange(len(counts)), counts)
-    within = np.minimum(np.arange(int(counts.sum())) - offsets[stroke_of_point], lengths[stroke_of_point] - 1)
-    qd = np.asarray(store.points)[starts[stroke_of_point] + within].astype(np.float64)
-    # x' = W/2 + ((x + 0.5) * W / 256 - W/2) * u + dx = x * sx + bx, with sx = W * u / 256.
+    index, counts = padded_point_index(starts, starts_all[strokes + 1] - starts)
+    qd = np.asarray(store.points)[index].astype(np.float64)
+    h, w = config.size
     up = np.array([p.upscale for p in params_list], np.float64)
-    offset = np.array([p.offset for p in params_list], np.float64).reshape(-1, 2)
-    scale = up[:, None] * (np.array([w, h], np.float64) / QD_SIZE)
-    shift = 0.5 * scale + np.array([w, h], np.float64) / 2.0 * (1.0 - up[:, None]) + offset[:, ::-1]
+    scale, shift = _qd_to_pixels(up[:, None], np.array([w, h], np.float64))  # (B, 2) each, x then y
+    shift = shift + np.array([p.offset for p in params_list], np.float64).reshape(-1, 2)[:, ::-1]  # offset is (dy, dx)
     mask_of_point = np.repeat(np.repeat(np.arange(len(params_list)), per_mask), counts)
     points = qd * scale[mask_of_point] + shift[mask_of_point]
     widths = np.fromiter((v * p.upscale for p in params_list for v in p.widths), np.float64, len(strokes))

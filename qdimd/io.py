@@ -68,7 +68,7 @@ def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     if hole.shape == tuple(size):
         return hole
-    im = Image.fromarray(hole.astype(np.uint8) * np.uint8(255)).resize((size[1], size[0]), Image.NEAREST)
+    im = Image.fromarray(hole_to_gray(hole)).resize((size[1], size[0]), Image.NEAREST)
     return np.asarray(im) >= 128
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .io import hole_to_gray
+
 LAYOUTS: tuple[str, ...] = ("plain", "qdimd")
 FORMATS: tuple[str, ...] = ("png", "tar")
 CHUNK = 500
@@ -63,10 +65,7 @@ def shard_name(shard: int) -> str:
 
 def encode_png(hole: np.ndarray, hole_value: int) -> bytes:
     """``(H, W)`` bool hole mask to single-channel 8-bit PNG bytes, holes at ``hole_value``."""
-    gray = hole.view(np.uint8) * np.uint8(255)
-    if hole_value == 0:
-        np.subtract(np.uint8(255), gray, out=gray)
-    ok, data = cv2.imencode(".png", gray, PNG_PARAMS)
+    ok, data = cv2.imencode(".png", hole_to_gray(hole, hole_value), PNG_PARAMS)
     if not ok:  # pragma: no cover - OpenCV only fails on invalid arrays
         raise RuntimeError("OpenCV could not encode a PNG")
     return data.tobytes()

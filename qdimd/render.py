@@ -63,16 +63,22 @@ def resolve_renderer(name: str) -> str:
     return "opencv"
 
 
-def stroke_path_layout(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Point offsets and counts of strokes once each has at least 2 points.
+def padded_point_index(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to gather for strokes drawn from a point array, a one-point stroke's point repeated (a dot).
+
+    Args:
+        starts: ``(S,)`` int64 first row of each stroke.
+        lengths: ``(S,)`` int64 points per stroke, each >= 1.
 
     Returns:
-        ``(offsets, counts)``, each ``(S,)`` int64: stroke ``s`` occupies rows
-        ``offsets[s]:offsets[s] + counts[s]`` of the padded point array.
+        ``(index, counts)``: ``(P,)`` int64 rows of the strokes' points in order, and ``(S,)``
+        int64 points per stroke, each >= 2.
     """
-    counts = np.maximum(np.asarray(lengths, dtype=np.int64), 2)
+    counts = np.maximum(lengths, 2)
     offsets = np.cumsum(counts) - counts
-    return offsets, counts
+    stroke = np.repeat(np.arange(len(counts)), counts)
+    within = np.minimum(np.arange(int(counts.sum())) - offsets[stroke], lengths[stroke] - 1)
+    return starts[stroke] + within, counts
 
 
 def pad_single_points(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,11 +94,8 @@ def pad_single_points(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarr
     lengths = np.asarray(lengths, dtype=np.int64)
     if np.all(lengths >= 2):
         return points, lengths
-    starts = np.cumsum(lengths) - lengths
-    offsets, counts = stroke_path_layout(lengths)
-    stroke = np.repeat(np.arange(len(lengths)), counts)
-    within = np.minimum(np.arange(int(counts.sum())) - offsets[stroke], lengths[stroke] - 1)
-    return points[starts[stroke] + within], counts
+    index, counts = padded_point_index(np.cumsum(lengths) - lengths, lengths)
+    return points[index], counts
 
 
 def cairo_path_rows(points: np.ndarray, counts: np.ndarray) -> np.ndarray:

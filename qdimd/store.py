@@ -8,21 +8,20 @@ Points are uint8 (2 bytes per point: Quick, Draw! simplified space is 0..255).
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, Union
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import InputError, ProblemLog
+from .io import PathLike
 from .splits import check_split, split_of
-from .storefile import ARRAYS, is_store_file, read_header, write_store_file
+from .storefile import ARRAYS, read_header, write_store_file
 from .strokes import Drawing
 
-PathLike = Union[str, os.PathLike]
 STORE_SUFFIX = ".qds"
 DEFAULT_STORE = "quickdraw_sample.qds"
 
@@ -135,11 +134,12 @@ class StrokeStore:
         """
         path = Path(path).absolute()
         header, data_end = read_header(path)
-        if path.stat().st_size < data_end:
-            raise InputError(f"{path}: truncated stroke store ({path.stat().st_size} bytes, expected {data_end})")
+        size = path.stat().st_size
+        if size < data_end:
+            raise InputError(f"{path}: truncated stroke store ({size} bytes, expected {data_end})")
         whole = np.memmap(path, dtype=np.uint8, mode="r")
         arrays = {}
-        for name, (dtype, tail) in ARRAYS.items():
+        for name, (dtype, _) in ARRAYS.items():
             spec = header["arrays"][name]
             count = int(np.prod(spec["shape"], dtype=np.int64))
             nbytes = count * np.dtype(dtype).itemsize
@@ -233,12 +233,11 @@ def open_strokes(sources: Sequence[PathLike] | None, *, problems: ProblemLog | N
     filtered = categories is not None or recognized_only
     if not sources and not filtered:
         return load_default_store()
-    sources = [default_store_path()] if not sources else list(sources)
-    if len(sources) == 1 and not filtered and Path(sources[0]).is_file() and (
-            str(sources[0]).endswith(STORE_SUFFIX) or is_store_file(sources[0])):
-        return StrokeStore.load(sources[0])
-    from .builder import build_store
+    from .builder import build_store, is_store_source
 
+    sources = [default_store_path()] if not sources else list(sources)
+    if len(sources) == 1 and not filtered and Path(sources[0]).is_file() and is_store_source(sources[0]):
+        return StrokeStore.load(sources[0])
     folder = Path(tempfile.mkdtemp(prefix="qdimd-strokes-"))
     out = folder / f"strokes{STORE_SUFFIX}"
     build_store(sources, out, problems=problems, categories=categories, recognized_only=recognized_only,

@@ -13,18 +13,16 @@ foreign or truncated file fails with :class:`~qdimd.errors.InputError`.
 """
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Mapping, Sequence, Union
+from typing import BinaryIO, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import orjson
 
 from .errors import InputError
-from .io import atomic_open
+from .io import PathLike, atomic_open
 
-PathLike = Union[str, os.PathLike]
 MAGIC = b"QDSTORE\x00"
 FORMAT = "qdimd-stroke-store"
 VERSION = 1
@@ -112,7 +110,7 @@ def write_store_file(path: PathLike, categories: Sequence[str], lengths: Mapping
     specs = shifted["arrays"]
     with atomic_open(path, fsync=True) as f:
         f.write(MAGIC + struct.pack("<Q", len(head)) + head)
-        for name, (dtype, tail) in ARRAYS.items():
+        for name, (dtype, _) in ARRAYS.items():
             _pad_to(f, specs[name]["offset"])
             written = 0
             for chunk in chunks[name]():

@@ -18,19 +18,18 @@ line (strict mode raises :class:`~qdimd.errors.InputError` at the first one).
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Collection, Iterator, NamedTuple, Union
+from typing import Collection, Iterator, NamedTuple
 
 import numpy as np
 import orjson
 
 from .errors import ProblemLog
+from .io import PathLike
 
-PathLike = Union[str, os.PathLike]
 RAW_LIMIT = 1e5  # canvas pixels; raw coordinates beyond this are absurd
 KEY_LIMIT = 2**64
 
@@ -273,7 +272,10 @@ def normalize_raw(points: np.ndarray) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64)
     shifted = points - points.min(axis=0)
     extent = shifted.max()
-    return shifted * (255.0 / extent) if extent > 0 else shifted
+    if not extent > 0:
+        return shifted
+    scale = 255.0 / extent
+    return shifted * scale if np.isfinite(scale) else shifted / extent * 255.0  # a subnormal extent overflows 255 / extent
 
 
 def rdp(points: np.ndarray, epsilon: float) -> np.ndarray:

@@ -17,7 +17,6 @@ folder, ``shard-000000.tar:MEMBER`` for tar shards.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import tempfile
@@ -131,8 +130,9 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
             found = orjson.loads(config_path.read_bytes())
         except orjson.JSONDecodeError as exc:
             raise InputError(f"{config_path}: not a qdimd config ({exc}); choose another --out") from None
-        if _comparable(found) != _comparable(wanted):
-            diff = sorted(k for k in set(found) | set(wanted) if _comparable(found).get(k) != _comparable(wanted).get(k))
+        found, expected = _comparable(found), _comparable(wanted)
+        if found != expected:
+            diff = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
             raise InputError(f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
                              "choose another --out, or repeat the original options to --resume it")
     elif out.exists() and any(not p.name.endswith(".tmp") and p.name != PARTS_DIR for p in out.iterdir()):
@@ -152,7 +152,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
         raise InputError(f"{out} already holds masks of this run; pass --resume to complete it "
                          "(finished masks are kept), or choose another --out")
     if resume:
-        done_rows = _manifest_indices(manifest) if manifest.is_file() else set()
+        done_rows = {i for i, _ in _manifest_lines(manifest)} if manifest.is_file() else set()
         tasks = [t for t in tasks if not _task_done(spec, t, files, parts, done_rows)]
         spec = replace(spec, resume=True)
     return Run(spec, part, first, stop, tuple(tasks), manifest)
@@ -172,9 +172,13 @@ def _remove_temp_files(out: Path, files: set, names: set) -> None:
             (out / entry).unlink(missing_ok=True)
 
 
-def _manifest_indices(path: Path) -> set:
+def _manifest_lines(path: Path, header: bool = True) -> Iterator[tuple[int, str]]:
+    """``(index, line)`` of each row of a manifest (or, ``header=False``, of a task part); ``line`` keeps its newline."""
     with open(path, newline="") as f:
-        return {int(row["index"]) for row in csv.DictReader(f)}
+        if header:
+            next(f, None)
+        for line in f:
+            yield int(line.split(",", 1)[0]), line
 
 
 def execute(run: Run, workers: int = 1) -> Iterator[int]:
@@ -215,16 +219,12 @@ def merge_manifest(run: Run) -> None:
     parts_dir = out / PARTS_DIR
     rows: dict[int, str] = {}
     if run.manifest.is_file():
-        with open(run.manifest, newline="") as f:
-            next(f, None)
-            for line in f:
-                rows[int(line.split(",", 1)[0])] = line
+        rows.update(_manifest_lines(run.manifest))
     _, all_tasks = plan_tasks(run.spec.n, run.spec.format, run.spec.shard_size, run.part)
     for task in all_tasks:
         path = parts_dir / task.part_name
         if path.is_file():
-            for line in path.read_text().splitlines(keepends=True):
-                rows[int(line.split(",", 1)[0])] = line
+            rows.update(_manifest_lines(path, header=False))
     missing = [i for i in range(run.first, run.stop) if i not in rows]
     if missing:
         raise InputError(f"{out}: manifest rows missing for {len(missing)} masks (first {missing[0]}); run again with --resume")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from .buckets import border_distance
+from .buckets import border_distance, hole_ratio
 from .generator import MaskConfig, MaskGenerator
 from .io import atomic_open, atomic_write_bytes
 from .layout import Task, encode_png, mask_stem, shard_name, tar_member
@@ -95,7 +95,7 @@ def run_task(spec: WriteSpec, task: Task) -> int:
             holes = gen.render(params, out=buffer[: len(params)])
             for p, hole in zip(params, holes):
                 file = file_of(spec, p.index)
-                writer.writerow([p.index, file, repr(float(np.count_nonzero(hole)) / hole.size), border_distance(hole),
+                writer.writerow([p.index, file, repr(hole_ratio(hole)), border_distance(hole),
                                  orjson.dumps(p.to_dict()).decode()])
                 if add_member is not None:
                     add_member(file.split(":")[1], encode_png(hole, spec.hole_value))
