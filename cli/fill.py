@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import hole_value_option, seed_option, strict_option, user_errors, vgg_weights_option
+from .options import device_option, hole_value_option, seed_option, strict_option, user_errors, vgg_weights_option
 
 METHODS = ("telea", "ns", "pconv", "simk")
 
@@ -18,7 +18,7 @@ METHODS = ("telea", "ns", "pconv", "simk")
 @hole_value_option
 @click.option("--radius", type=click.IntRange(min=1), default=5, show_default=True, help="Neighbourhood radius of telea/ns.")
 @click.option("--tile", type=click.IntRange(min=16), default=None, help="Inpaint in overlapping TILE x TILE windows (large images).")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps.")
+@device_option
 @click.option("--db", type=click.Path(file_okay=False), default=None, help="Image database (simk).")
 @click.option("--coarse", type=click.Path(dir_okay=False), default=None, help="PConv checkpoint for the coarse pass of simk (default: Telea).")
 @click.option("--aux", type=click.Choice(["retrieved", "random", "noise"]), default="retrieved", show_default=True,

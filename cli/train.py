@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, hole_value_option, seed_option, user_errors, vgg_weights_option
+from .options import SIZE, device_option, hole_value_option, seed_option, user_errors, vgg_weights_option
 
 
 @click.command()
@@ -34,7 +34,7 @@ from .options import SIZE, hole_value_option, seed_option, user_errors, vgg_weig
 @click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True, help="Steps between log.csv rows.")
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between sample grids.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Data loader worker processes.")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps.")
+@device_option
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
 @user_errors
 def train(**opts) -> None:
