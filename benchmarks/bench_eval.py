@@ -9,7 +9,7 @@ Run: ``python -m benchmarks.bench_eval [--quick]``. Measured side by side in one
   not change the cost) at 256x256, on real photos (Kodak24 from ../shared when
   present, else the test photos) under QD-IMD masks from ``qdimd.MaskGenerator``;
 - per image at 256: the metrics (L1 + PSNR + SSIM) versus one PConv forward
-  (:func:`inpaint.fill.fill_image`), target metrics < 20% of the forward;
+  (:func:`inpaint.fill.unet.fill_image`), target metrics < 20% of the forward;
 - the Inception-v3 forward per image at 299 (random full-size weights), the
   extra cost of the Inception score.
 """
@@ -37,8 +37,8 @@ def _photos() -> Path:
 
 def _split(root: Path, n: int) -> Path:
     """``n`` QD-IMD masks at 256 sorted into their measured buckets, in the ``qdimd bucket`` layout."""
-    from inpaint.evalsplit import measure_mask
-    from qdimd.generator import MaskConfig, MaskGenerator
+    from inpaint.evaluation.pairing import measure_mask
+    from qdimd.masks.generator import MaskConfig, MaskGenerator
 
     gen = MaskGenerator(MaskConfig(size=(SIZE, SIZE)), seed=0)
     rows, i = [], 0
@@ -59,7 +59,7 @@ def _split(root: Path, n: int) -> Path:
 
 
 def _throughput(photos: Path, split: Path, method: str, out: Path) -> tuple[float, int]:
-    from inpaint.evaluate import EvalConfig, plan_evaluation, run_evaluation
+    from inpaint.evaluation.evaluate import EvalConfig, plan_evaluation, run_evaluation
 
     plan = plan_evaluation(EvalConfig(str(photos), str(split), (method,), str(out), iscore=False, size=(SIZE, SIZE)))
     run = run_evaluation(plan)
@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import torch
 
-    from inpaint.checkpoint import save_checkpoint
-    from inpaint.fill import fill_image
+    from inpaint.training.checkpoint import save_checkpoint
+    from inpaint.fill.unet import fill_image
     from inpaint.images import find_images, load_image
-    from inpaint.inception import inception_probs, random_inception
-    from inpaint.metrics import image_metrics
-    from inpaint.models import create_model
+    from inpaint.nn.inception import inception_probs, random_inception
+    from inpaint.evaluation.metrics import image_metrics
+    from inpaint.nn.models import create_model
     from qdimd.io import hole_from_gray, load_gray
 
     n_pairs, repeats = (5, 3) if args.quick else (13, 7)

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from qdimd import MaskConfig, MaskGenerator
-from qdimd.generator import QD_SIZE
+from qdimd.masks.generator import QD_SIZE
 
 
 def naive_mask(gen: MaskGenerator, index: int) -> np.ndarray:

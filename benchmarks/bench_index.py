@@ -36,7 +36,7 @@ def sample_lines() -> dict[str, list[bytes]]:
         return {p.stem: p.read_bytes().splitlines() for p in sorted(SHARED.glob("*.ndjson"))}
     import orjson
 
-    from qdimd.store import load_default_store
+    from qdimd.strokes.store import load_default_store
 
     store, out = load_default_store(), {}
     for d in range(store.n_drawings):
@@ -70,7 +70,7 @@ def replicate(lines: dict[str, list[bytes]], n: int, folder: Path) -> int:
 
 def child_index(src: str, out: str) -> None:
     """Subprocess body: index ``src`` into ``out``; print timings and this process's peak RSS."""
-    from qdimd.builder import build_store
+    from qdimd.strokes.builder import build_store
     from qdimd.errors import ProblemLog
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -88,8 +88,8 @@ def run_index(src: Path, out: Path) -> dict:
 
 def child_generate(big: str, n: int, repeats: int) -> None:
     """Subprocess body: alternate timed batches from the bundled and the big store (warm)."""
-    from qdimd.generator import MaskConfig, MaskGenerator
-    from qdimd.store import StrokeStore, load_default_store
+    from qdimd.masks.generator import MaskConfig, MaskGenerator
+    from qdimd.strokes.store import StrokeStore, load_default_store
 
     gens = {"bundled": MaskGenerator(MaskConfig(), load_default_store(), seed=0),
             "big": MaskGenerator(MaskConfig(), StrokeStore.load(big), seed=0)}

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaint.losses import InpaintingLoss
-from inpaint.pconv import PartialConv2d
-from inpaint.unet import PConvUNet
+from inpaint.training.losses import InpaintingLoss
+from inpaint.nn.pconv import PartialConv2d
+from inpaint.nn.unet import PConvUNet
 
 
 def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
@@ -122,7 +122,7 @@ def bench_unet(repeats: int, clock) -> tuple[float, float]:
 
 
 def train_setup(batch: int):
-    from inpaint.vgg import VGG16Features, load_vgg16
+    from inpaint.nn.vgg import VGG16Features, load_vgg16
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -14,7 +14,7 @@ In one run:
   sub-centre + Gaussian noise of relative norm 0.5, normalised (a two-level
   cluster structure; neighbours within a sub-cluster are decided by the noise). Queries are drawn the
   same way (they are not in the database). Vectors are written straight into
-  a memory-mapped ``.npy`` and opened with :meth:`inpaint.database.ImageDB.load`;
+  a memory-mapped ``.npy`` and opened with :meth:`inpaint.retrieval.database.ImageDB.load`;
 * single-query latency (median of ``--queries`` queries, one at a time, with 1
   thread and with torch's default thread count: on a shared, loaded machine one
   thread is often faster for these memory-bound products) of exact
@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from inpaint.database import ImageDB
+    from inpaint.retrieval.database import ImageDB
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "kodak24"
 TESTS_PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
@@ -74,7 +74,7 @@ def _photos() -> list[np.ndarray]:
 
 def descriptor_throughput(vgg, photos, n_batches: int, batch: int) -> float:
     """Images/s of pooled descriptors at 256 px."""
-    from inpaint.descriptors import DescriptorConfig, create_descriptor_features, describe_images
+    from inpaint.retrieval.descriptors import DescriptorConfig, create_descriptor_features, describe_images
 
     config = DescriptorConfig("pooled", 256)
     features = create_descriptor_features(vgg, config)
@@ -90,7 +90,7 @@ def crop_centres(vgg, photos, n: int, rng: np.random.Generator) -> np.ndarray:
     """Descriptors of ``n`` random crops (1/4 to 1/2 of the side, resized to 96 px), centred and normalised."""
     from PIL import Image
 
-    from inpaint.descriptors import DescriptorConfig, create_descriptor_features, describe_images
+    from inpaint.retrieval.descriptors import DescriptorConfig, create_descriptor_features, describe_images
 
     config = DescriptorConfig("pooled", 96)
     features = create_descriptor_features(vgg, config)
@@ -125,7 +125,7 @@ def synthetic(centres: np.ndarray, n: int, rng: np.random.Generator, out=None, c
 
 def make_db(folder: Path, centres, n: int, rng) -> ImageDB:
     """A database folder with ``n`` synthetic vectors written through a memory map."""
-    from inpaint.database import FORMAT, VERSION, ImageDB
+    from inpaint.retrieval.database import FORMAT, VERSION, ImageDB
 
     folder.mkdir(parents=True)
     vectors = np.lib.format.open_memmap(folder / "vectors-000001.npy", mode="w+", dtype=np.float16, shape=(n, centres.shape[1]))
@@ -174,8 +174,8 @@ def main(argv=None) -> None:
     n_queries = args.queries or (20 if args.quick else 50)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from inpaint.search import FaissConfig, build_faiss_index, import_faiss, search_exact, search_faiss
-    from inpaint.vgg import load_vgg16
+    from inpaint.retrieval.search import FaissConfig, build_faiss_index, import_faiss, search_exact, search_faiss
+    from inpaint.nn.vgg import load_vgg16
 
     faiss = import_faiss()
     faiss.omp_set_num_threads(torch.get_num_threads())

@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 from qdimd.buckets import GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
-from qdimd.generator import MaskConfig, MaskGenerator
-from qdimd.store import load_default_store
-from qdimd.targeted import TargetedGenerator
+from qdimd.masks.generator import MaskConfig, MaskGenerator
+from qdimd.strokes.store import load_default_store
+from qdimd.masks.targeted import TargetedGenerator
 
 
 def _rate(fn, start: int, n: int) -> float:

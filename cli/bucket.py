@@ -15,7 +15,7 @@ from .options import SIZE, seed_option, strict_option, user_errors, workers_opti
               help="Mode 1: masks per (bucket, group) cell; 6 buckets x 2 groups.")
 @seed_option
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True,
-              help="Mode 1: half of the Quick, Draw! categories to draw strokes from (qdimd.splits).")
+              help="Mode 1: half of the Quick, Draw! categories to draw strokes from (qdimd.strokes.splits).")
 @click.option("--border-margin", type=click.IntRange(min=0), default=None, show_default="round(50 * min(H, W) / 512)",
               help="Holes at least this many px from the border form the noborder group (25 at 256, 50 at 512).")
 @click.option("--hole-value", type=click.Choice(["255", "0", "auto"]), default=None,
@@ -44,7 +44,7 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
     if src is not None:
         if resume:
             raise click.UsageError("--resume applies to mode 1 only (mode 2 is rerun from scratch)")
-        from qdimd.sorting import sort_masks
+        from qdimd.sets.sorting import sort_masks
 
         def progress(items, total, desc):
             return tqdm(items, total=total, desc=desc, unit="mask", dynamic_ncols=True)
@@ -61,9 +61,9 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
         raise click.UsageError("--link applies to mode 2 (--from) only")
     if hole_value == "auto":
         raise click.UsageError("--hole-value auto applies to mode 2 (--from) only")
-    from qdimd.bucketset import write_bucket_set
-    from qdimd.generator import MaskConfig
-    from qdimd.store import open_strokes
+    from qdimd.sets.testsplit import write_bucket_set
+    from qdimd.masks.generator import MaskConfig
+    from qdimd.strokes.builder import open_strokes
 
     try:
         store = open_strokes(list(strokes) or None, problems=problems)

@@ -5,14 +5,14 @@ import threading
 
 import click
 
-from qdimd.download import DEFAULT_BASE_URL, FORMATS
+from qdimd.strokes.download import DEFAULT_BASE_URL, FORMATS
 
 from .options import split_names, user_errors
 
 
 def _list_categories(ctx, param, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        from qdimd.categories import CATEGORIES
+        from qdimd.strokes.categories import CATEGORIES
 
         click.echo("\n".join(CATEGORIES))
         ctx.exit()
@@ -44,8 +44,8 @@ def download(categories, fmt, out, base_url, jobs, retries, timeout) -> None:
     """
     from tqdm import tqdm
 
-    from qdimd.categories import CATEGORIES, check_categories
-    from qdimd.download import download as run_download
+    from qdimd.strokes.categories import CATEGORIES, check_categories
+    from qdimd.strokes.download import download as run_download
 
     names = list(CATEGORIES) if categories is None else check_categories(categories)
     out = out or f"quickdraw/{fmt}"

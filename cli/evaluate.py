@@ -37,8 +37,8 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, no_isco
     """
     from tqdm import tqdm
 
-    from inpaint.evaluate import EvalConfig, plan_evaluation, run_evaluation
-    from inpaint.report import write_report
+    from inpaint.evaluation.evaluate import EvalConfig, plan_evaluation, run_evaluation
+    from inpaint.evaluation.report import write_report
     from qdimd.errors import ProblemLog
 
     config = EvalConfig(

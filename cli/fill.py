@@ -38,7 +38,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     from tqdm import tqdm
 
     from qdimd.errors import InputError, ProblemLog
-    from inpaint.fillio import load_pair, pair_files
+    from inpaint.fill.files import load_pair, pair_files
     from inpaint.images import save_image
 
     if method in ("pconv", "simk") and checkpoint is None:
@@ -76,12 +76,12 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
 def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed):
     """``run(image, hole, path) -> (composite, neighbours)`` with models loaded once."""
     if method in ("telea", "ns"):
-        from inpaint.classical import fill_classical
+        from inpaint.fill.classical import fill_classical
 
         return lambda image, hole, path: (fill_classical(image, hole, method, radius), [])
-    from inpaint.checkpoint import load_checkpoint
-    from inpaint.distributed import resolve_device
-    from inpaint.unet import SimKUNet
+    from inpaint.training.checkpoint import load_checkpoint
+    from inpaint.training.distributed import resolve_device
+    from inpaint.nn.unet import SimKUNet
 
     dev = resolve_device(device)
     model, info = load_checkpoint(checkpoint, map_location=dev)
@@ -90,15 +90,15 @@ def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weigh
             raise click.UsageError(f"{checkpoint} is a Sim-{model.k} model: use --method simk --db DB")
         if tile is not None and tile % model.multiple:
             raise click.UsageError(f"Expected --tile to be a multiple of {model.multiple} for {info['model']}, got {tile}")
-        from inpaint.fill import fill_image
+        from inpaint.fill.unet import fill_image
 
         return lambda image, hole, path: (fill_image(model, image, hole, device=dev, tile=tile), [])
     if not isinstance(model, SimKUNet) or not model.k:
         raise click.UsageError(f"{checkpoint} holds {info['model']}, not a Sim-K model with k >= 1: use --method pconv")
     import numpy as np
 
-    from inpaint.database import ImageDB, load_database_vgg
-    from inpaint.simk import fill_simk
+    from inpaint.retrieval.database import ImageDB, load_database_vgg
+    from inpaint.retrieval.simk import fill_simk
 
     database = ImageDB.load(db)
     coarse_model = load_checkpoint(coarse, map_location=dev)[0] if coarse else None

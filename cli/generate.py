@@ -72,13 +72,13 @@ def generate(n, size, out, seed, workers, strokes, resume, strict, hole_value, l
     from tqdm import tqdm
 
     from qdimd.errors import InputError, ProblemLog
-    from qdimd.generator import MaskConfig
-    from qdimd.store import open_strokes
-    from qdimd.writer import execute, prepare_run
+    from qdimd.masks.generator import MaskConfig
+    from qdimd.strokes.builder import open_strokes
+    from qdimd.files.writer import execute, prepare_run
 
     augment_config = None
     if augment:
-        from qdimd.augment import AugmentConfig
+        from qdimd.masks.augment import AugmentConfig
 
         augment_config = AugmentConfig()
     config = MaskConfig(size=size, strokes_mean=strokes_mean, strokes_std=strokes_std, min_strokes=min_strokes,

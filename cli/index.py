@@ -26,7 +26,7 @@ def index(sources, out, categories, recognized_only, chunk_drawings, strict):
     """
     from tqdm import tqdm
 
-    from qdimd.builder import build_store
+    from qdimd.strokes.builder import build_store
     from qdimd.errors import InputError, ProblemLog
 
     problems = ProblemLog(strict=strict)

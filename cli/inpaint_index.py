@@ -41,10 +41,10 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
 
     from tqdm import tqdm
 
-    from inpaint.database import build_database
-    from inpaint.descriptors import DescriptorConfig
+    from inpaint.retrieval.database import build_database
+    from inpaint.retrieval.descriptors import DescriptorConfig
     from inpaint.images import find_images
-    from inpaint.vgg import load_vgg16
+    from inpaint.nn.vgg import load_vgg16
     from qdimd.errors import InputError, ProblemLog
 
     if allow_random_vgg and vgg_weights:

@@ -27,12 +27,12 @@ def preview(source, n, size, seed, columns, cell, hole_value, out):
     import io
 
     from qdimd.io import atomic_write_bytes
-    from qdimd.preview import load_folder_masks, render_contact_sheet
+    from qdimd.files.preview import load_folder_masks, render_contact_sheet
 
     if source is not None:
         holes, labels = load_folder_masks(source, n, hole_value=None if hole_value == "auto" else int(hole_value))
     else:
-        from qdimd.generator import MaskConfig, MaskGenerator
+        from qdimd.masks.generator import MaskConfig, MaskGenerator
 
         holes = list(MaskGenerator(MaskConfig(size=size), seed=seed).batch(0, n))
         labels = [f"#{i} {100 * h.mean():.1f}%" for i, h in enumerate(holes)]

@@ -24,9 +24,9 @@ def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
     """
     import warnings
 
-    from inpaint.database import ImageDB, load_database_vgg
+    from inpaint.retrieval.database import ImageDB, load_database_vgg
     from inpaint.images import load_image
-    from inpaint.simk import retrieve_neighbours
+    from inpaint.retrieval.simk import retrieve_neighbours
 
     database = ImageDB.load(db)
     with warnings.catch_warnings():

@@ -30,7 +30,7 @@ def stats(src, histogram, border_margin, hole_value, no_manifest, strict):
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
-    from qdimd.stats import format_table, load_mask_stats, render_histogram, save_png, summarize
+    from qdimd.sets.stats import format_table, load_mask_stats, render_histogram, save_png, summarize
 
     def progress(items, total, desc):
         return tqdm(items, total=total, desc=desc, unit="mask", dynamic_ncols=True, leave=False)

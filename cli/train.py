@@ -48,8 +48,8 @@ def train(**opts) -> None:
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
-    from inpaint.distributed import env_dist_info
-    from inpaint.train import TrainConfig, train as run_training
+    from inpaint.training.distributed import env_dist_info
+    from inpaint.training.loop import TrainConfig, train as run_training
 
     config = TrainConfig(
         model=opts["model"], out=opts["out"], images=opts["images"], db=opts["db"], k=opts["k"], size=opts["size"],

@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qdimd.builder import build_store
+from qdimd.strokes.builder import build_store
 from qdimd.errors import ProblemLog
-from qdimd.store import default_store_path
+from qdimd.strokes.store import default_store_path
 
 
 def main(argv: list[str]) -> None:

@@ -3,18 +3,18 @@
 Trains and runs the models that consume QD-IMD masks, retrieves similar images
 by VGG-16 features, and evaluates methods per hole-ratio bucket.
 """
-from .classical import fill_classical
-from .models import create_model, list_models
-from .pconv import PartialConv2d, partial_conv2d
-from .unet import PConvUNet, SimKUNet
-from .vgg import VGG16, VGG16Features, imagenet_normalize, load_vgg16
-from .database import ImageDB, build_database, load_database_vgg
-from .descriptors import DescriptorConfig
-from .search import FaissConfig, build_faiss_index, precompute_topk, search_exact, search_faiss
-from .simk import fill_simk
-from .metrics import aggregate, image_metrics, l1_percent, psnr, ssim
-from .inception import Inception3, inception_probs, inception_score, load_inception
-from .evaluate import EvalConfig, evaluate_methods
+from .fill.classical import fill_classical
+from .nn.models import create_model, list_models
+from .nn.pconv import PartialConv2d, partial_conv2d
+from .nn.unet import PConvUNet, SimKUNet
+from .nn.vgg import VGG16, VGG16Features, imagenet_normalize, load_vgg16
+from .retrieval.database import ImageDB, build_database, load_database_vgg
+from .retrieval.descriptors import DescriptorConfig
+from .retrieval.search import FaissConfig, build_faiss_index, precompute_topk, search_exact, search_faiss
+from .retrieval.simk import fill_simk
+from .evaluation.metrics import aggregate, image_metrics, l1_percent, psnr, ssim
+from .nn.inception import Inception3, inception_probs, inception_score, load_inception
+from .evaluation.evaluate import EvalConfig, evaluate_methods
 
 __all__ = [
     # layers and models

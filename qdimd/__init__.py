@@ -8,19 +8,20 @@ Irregular Holes Using Partial Convolutions". Never imports torch (see
 """
 from .buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, group_of, hole_ratio
 from .errors import InputError, Problem, ProblemLog
-from .splits import split_of
-from .builder import build_store
-from .store import STORE_SUFFIX, StrokeStore, load_default_store, open_strokes
-from .strokes import Drawing, read_ndjson
-from .categories import CATEGORIES
-from .formats import read_binary, read_sketchrnn
-from .generator import MaskConfig, MaskGenerator, MaskParams, hole_to_valid, render_mask, sample_mask_params
+from .version import __version__
+from .strokes.splits import split_of
+from .strokes.builder import build_store
+from .strokes.builder import open_strokes
+from .strokes.store import STORE_SUFFIX, StrokeStore, load_default_store
+from .strokes.ndjson import Drawing, read_ndjson
+from .strokes.categories import CATEGORIES
+from .strokes.formats import read_binary, read_sketchrnn
+from .masks.generator import MaskConfig, MaskGenerator, MaskParams, hole_to_valid, render_mask, sample_mask_params
 from . import augment
-from .augment import AugmentConfig, AugmentParams, apply_augment, sample_augment_params
-from .targeted import TargetedGenerator
-from .sorting import sort_masks
+from .masks.augment import AugmentConfig, AugmentParams, apply_augment, sample_augment_params
+from .masks.targeted import TargetedGenerator
+from .sets.sorting import sort_masks
 
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_EDGES",

@@ -29,13 +29,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .augment import AugmentConfig
+from .masks.augment import AugmentConfig
 from .buckets import DEFAULT_EDGES, GROUPS, default_margin
 from .errors import InputError, ProblemLog
-from .generator import MaskConfig, MaskGenerator
+from .masks.generator import MaskConfig, MaskGenerator
 from .io import PathLike, hole_from_gray
-from .maskfiles import decide_hole_value, find_masks, frame_white_fraction, iter_mask_grays
-from .sorting import check_hole_value
+from .files.maskfiles import decide_hole_value, find_masks, frame_white_fraction, iter_mask_grays
+from .sets.measure import check_hole_value
 
 DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
 POLARITIES = ("hole", "valid")
@@ -102,7 +102,7 @@ class _Source:
             if self.ratio_range is None:
                 self._generator = MaskGenerator(self.config, self.store, self.seed)
             else:
-                from .targeted import TargetedGenerator
+                from .masks.targeted import TargetedGenerator
 
                 kwargs = {}
                 if self.border == GROUPS[0]:
@@ -128,7 +128,7 @@ class MaskDataset(Dataset):
         config: generator config; None = Algorithm 1's defaults.
         store: stroke store; None = the bundled sample.
         seed: >= 0.
-        augment: optional :class:`qdimd.augment.AugmentConfig`.
+        augment: optional :class:`qdimd.masks.augment.AugmentConfig`.
         ratio_range: ``(lo, hi)`` to make every mask's hole ratio fall in ``(lo, hi]`` (targeted generation).
         border: ``"noborder"`` (every hole at least ``margin`` px from the border), ``"border"``
             (some hole closer), or None.
@@ -221,7 +221,7 @@ class MaskFolder(Dataset):
         root: a folder of mask images (PNG/JPG/...; ``.tar`` shards are skipped: stream those instead).
         size: ``S`` or ``(H, W)``; None keeps each file's size (then batch only same-size files).
         hole_value: 255 (white holes), 0 (black holes) or ``"auto"``: decided per folder from up to
-            64 of its files (:func:`qdimd.maskfiles.decide_hole_value`).
+            64 of its files (:func:`qdimd.files.maskfiles.decide_hole_value`).
         dtype, polarity, channels: the output tensor (module docstring).
 
     Raises:

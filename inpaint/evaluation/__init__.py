@@ -1,0 +1,1 @@
+"""Evaluation (``inpaint eval``): metrics, mask/image pairing, methods by name, the report."""

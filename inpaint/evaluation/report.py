@@ -1,0 +1,238 @@
+"""The outputs of ``inpaint eval``: ``results.csv``, ``report.md``, ``results.json`` and ``grid_<bucket>.png``.
+
+Everything is aggregated from ``per_image.csv`` (and the Inception class
+probabilities beside it), never from memory, so a resumed run reports exactly
+what an uninterrupted one does. ``report.md`` lays the results out like Table 1
+of Liu et al. 2018: one row per metric and method, one column per hole-ratio
+bucket with N (``noborder``: every hole at least the margin from the border)
+and B (``border``) sub-columns; cells are ``mean ± std`` over the images.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import platform
+from pathlib import Path
+
+import numpy as np
+import orjson
+from PIL import Image
+
+from qdimd.buckets import DEFAULT_EDGES, GROUPS, default_margin
+from qdimd.io import atomic_write_bytes
+
+from .pairing import split_margin
+from .plan import GRID_EXAMPLES, PER_IMAGE, PROBS, EvalPlan, part_path
+from ..images import load_image
+from .metrics import METRICS, SSIM_PARAMS, aggregate
+
+RESULT_COLUMNS = ("method", "bucket", "group", "n", "l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std")
+IS_COLUMNS = ("iscore", "iscore_std")
+METRIC_TITLES = {"l1": "L1 (%) ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "iscore": "IS ↑"}
+DECIMALS = {"l1": 2, "psnr": 2, "ssim": 4, "iscore": 2}
+GROUP_LETTER = {"noborder": "N", "border": "B"}
+N_BUCKETS = len(DEFAULT_EDGES) - 1
+
+
+def read_per_image(out: Path, n_classes: int = 1000, with_probs: bool = False) -> tuple[list[dict], np.ndarray | None]:
+    """Rows of ``per_image.csv`` (numbers parsed) and the ``(rows, n_classes)`` probabilities when asked."""
+    with open(out / PER_IMAGE, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["bucket"], r["index"] = int(r["bucket"]), int(r["index"])
+        for m in METRICS:
+            r[m] = float(r[m])
+    probs = None
+    if with_probs:
+        probs = np.fromfile(out / PROBS, dtype=np.float32).reshape(-1, n_classes)[: len(rows)]
+    return rows, probs
+
+
+def summarize(plan: EvalPlan) -> list[dict]:
+    """One result row per (method, bucket, group) present, in method, bucket, group order."""
+    from ..nn.inception import inception_score
+
+    config = plan.config
+    rows, probs = read_per_image(plan.out, with_probs=config.iscore)
+    by_cell: dict[tuple[str, int, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        by_cell.setdefault((r["method"], r["bucket"], r["group"]), []).append(i)
+    results = []
+    for spec in plan.specs:
+        for bucket in range(1, N_BUCKETS + 1):
+            for group in GROUPS:
+                idx = by_cell.get((spec.label, bucket, group))
+                if not idx:
+                    continue
+                idx.sort(key=lambda i: rows[i]["index"])
+                res = {"method": spec.label, "bucket": bucket, "group": group, "n": len(idx)}
+                for m in METRICS:
+                    s = aggregate(rows[i][m] for i in idx)
+                    res[m], res[f"{m}_std"], res[f"{m}_n_inf"] = s.mean, s.std, s.n_inf
+                if probs is not None:
+                    res["iscore"], res["iscore_std"] = inception_score(probs[idx].astype(np.float64), config.is_splits)
+                results.append(res)
+    return results
+
+
+def _csv_bytes(results: list[dict], iscore: bool) -> bytes:
+    columns = RESULT_COLUMNS + (IS_COLUMNS if iscore else ())
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in results:
+        writer.writerow([repr(r[c]) if isinstance(r[c], float) else r[c] for c in columns])
+    return buf.getvalue().encode("utf-8")
+
+
+def format_cell(mean: float, std: float, metric: str) -> str:
+    """``mean ± std`` with the metric's decimals (``inf`` for infinite PSNR)."""
+    if math.isinf(mean):
+        return "inf"
+    d = DECIMALS[metric]
+    return f"{mean:.{d}f} ± {std:.{d}f}"
+
+
+def table_markdown(results: list[dict], labels: list[str], metrics: tuple[str, ...]) -> str:
+    """The Table 1 layout: rows (metric, method), columns bucket x N/B."""
+    cells = {(r["method"], r["bucket"], r["group"]): r for r in results}
+    head = ["Metric", "Method"] + [
+        f"({lo:g},{hi:g}] {GROUP_LETTER[g]}" for lo, hi in zip(DEFAULT_EDGES, DEFAULT_EDGES[1:]) for g in GROUPS
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "--:|" * (len(head) - 2)]
+    keys = [(b, g) for b in range(1, N_BUCKETS + 1) for g in GROUPS]
+    ns = {label: [str(cells[(label, b, g)]["n"]) if (label, b, g) in cells else "–" for b, g in keys] for label in labels}
+    if len({tuple(v) for v in ns.values()}) == 1:
+        lines.append("| n | all | " + " | ".join(ns[labels[0]]) + " |")
+    else:
+        lines += [f"| n | {label} | " + " | ".join(ns[label]) + " |" for label in labels]
+    for m in metrics:
+        for k, label in enumerate(labels):
+            row = [METRIC_TITLES[m] if k == 0 else "", label]
+            for b, g in keys:
+                r = cells.get((label, b, g))
+                row.append(format_cell(r[m], r[f"{m}_std"], m) if r else "–")
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def border_margin(plan: EvalPlan) -> int:
+    """The split's border margin (its config.json) or the default one of the evaluation size."""
+    default = default_margin(*plan.size)
+    if plan.from_manifest and plan.config.size is None:
+        margin = split_margin(plan.config.masks)
+        return default if margin is None else margin
+    return default
+
+
+def _report_md(plan: EvalPlan, results: list[dict]) -> str:
+    c = plan.config
+    h, w = plan.size
+    metrics = METRICS + (("iscore",) if c.iscore else ())
+    labels = [s.label for s in plan.specs]
+    inf = sum(r["psnr_n_inf"] for r in results)
+    margin = border_margin(plan)
+    parts = [
+        "# Inpainting evaluation\n",
+        f"Images `{c.images}`, masks `{c.masks}` ({'qdimd bucket split' if plan.from_manifest else 'folder, buckets measured'}), "
+        f"{h}x{w} px, seed {c.seed}, border margin {margin} px. "
+        "N: every hole at least the margin from the border; B: some hole within it.\n",
+        *([f"{plan.scaled_note[0].upper()}{plan.scaled_note[1:]}.\n"] if plan.scaled_note else []),
+        "Methods: " + ", ".join(f"`{s.label}` ({s.kind})" for s in plan.specs) + ".\n",
+        table_markdown(results, labels, metrics),
+        "L1: mean |output - truth| / 255 x 100 over all pixels and channels; PSNR: 10 log10(255^2 / MSE); "
+        "SSIM: scikit-image structural_similarity(" + ", ".join(f"{k}={v}" for k, v in SSIM_PARAMS.items()) + "); "
+        "all on the composite over the whole image. Cells: mean ± population std over the images.\n",
+    ]
+    if c.iscore:
+        parts.append(f"IS: exp(E KL(p(y|x) || p(y))) with torchvision's Inception-v3 at 299x299 (bilinear), "
+                     f"{c.is_splits} splits (at most one per image), mean ± std over splits.\n")
+    if inf:
+        parts.append(f"{inf} image(s) had an identical output (PSNR infinite); they are left out of the PSNR mean and std.\n")
+    parts.append("Grids: " + ", ".join(f"[bucket {b}](grid_{b}.png)" for b in sorted({p.bucket for p in plan.pairs})) + ".\n")
+    return "\n".join(parts)
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import skimage
+    import torch
+
+    from qdimd.version import __version__ as qdimd_version
+
+    return {"qdimd": qdimd_version, "torch": torch.__version__, "numpy": np.__version__,
+            "skimage": skimage.__version__, "opencv": cv2.__version__, "python": platform.python_version()}
+
+
+def _tile(image: np.ndarray, tile: int, label: str | None = None) -> np.ndarray:
+    im = Image.fromarray(image)
+    if im.size != (tile, tile):
+        im = im.resize((tile, tile), Image.BILINEAR)
+    out = np.asarray(im).copy()
+    if label:
+        import cv2
+
+        cv2.rectangle(out, (0, 0), (7 * len(label) + 6, 14), (0, 0, 0), -1)
+        cv2.putText(out, label, (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def write_grids(plan: EvalPlan, tile: int = 160) -> list[Path]:
+    """``grid_<bucket>.png``: per example pair a row of original, masked, each method (and Sim-K's retrieved image)."""
+    out, written = plan.out, []
+    tile = min(tile, *plan.size)
+    for bucket in sorted({p.bucket for p in plan.pairs}):
+        rows = []
+        for pair in (p for p in plan.pairs if p.bucket == bucket and p.index < GRID_EXAMPLES):
+            row = [("original " + GROUP_LETTER[pair.group], "original"), ("masked", "masked")]
+            for j, spec in enumerate(plan.specs):
+                row.append((spec.label, f"m{j}"))
+                if part_path(out, pair, f"m{j}_retrieved").exists():
+                    row.append((f"{spec.label} retrieved", f"m{j}_retrieved"))
+            tiles = [_tile(load_image(part_path(out, pair, what)), tile, label)
+                     for label, what in row if part_path(out, pair, what).exists()]
+            rows.append(np.concatenate(tiles, axis=1))
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        buf = io.BytesIO()
+        Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG", optimize=True)
+        path = out / f"grid_{bucket}.png"
+        atomic_write_bytes(path, buf.getvalue())
+        written.append(path)
+    return written
+
+
+def write_report(plan: EvalPlan) -> dict[str, Path]:
+    """Write ``results.csv``, ``report.md``, ``results.json`` and the grids; returns the paths by name."""
+    out, c = plan.out, plan.config
+    results = summarize(plan)
+    atomic_write_bytes(out / "results.csv", _csv_bytes(results, c.iscore))
+    atomic_write_bytes(out / "report.md", _report_md(plan, results).encode("utf-8"))
+    pairs_per_group: dict[str, int] = {}
+    for p in plan.pairs:
+        pairs_per_group[f"{p.bucket}/{p.group}"] = pairs_per_group.get(f"{p.bucket}/{p.group}", 0) + 1
+    info = {
+        "versions": _versions(),
+        "seed": c.seed,
+        "config": {**c.resume_key(), "out": c.out, "device": c.device},
+        "size": list(plan.size),
+        "border_margin": border_margin(plan),
+        "split": {"path": c.masks, "manifest": plan.from_manifest, "masks_read": plan.n_masks,
+                  "masks_in_buckets": len(plan.entries), "skipped_files": [str(p) for p in plan.problems.problems]},
+        "pairs_per_group": pairs_per_group,
+        "methods": [{"label": s.label, "kind": s.kind, "checkpoint": s.checkpoint, "db": s.db, "coarse": s.coarse}
+                    for s in plan.specs],
+        "metrics": {"l1": "mean(|a-b|)/255*100 over all pixels and channels", "psnr": "10*log10(255^2/MSE), "
+                    "infinite values left out of mean/std (counted in psnr_n_inf)", "ssim": SSIM_PARAMS,
+                    "iscore": {"splits": c.is_splits, "input": "299x299 bilinear", "network": "torchvision inception_v3 layout",
+                               "weights": c.inception_weights or ("random" if c.allow_random_inception else "torch.hub")}
+                    if c.iscore else None},
+        "results": results,
+    }
+    atomic_write_bytes(out / "results.json", orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    grids = write_grids(plan)
+    files = {"report": out / "report.md", "results_csv": out / "results.csv", "results_json": out / "results.json",
+             "per_image": out / PER_IMAGE}
+    files.update({g.stem: g for g in grids})
+    return files

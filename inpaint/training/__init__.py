@@ -1,0 +1,1 @@
+"""Training: data, losses, the step loop, checkpoints, distributed set-up, logs."""

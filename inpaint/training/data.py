@@ -1,0 +1,231 @@
+"""Training data: photos from a folder with QD-IMD masks, drawn by a global sample index.
+
+Sample ``s`` (0, 1, 2, ... over the whole run) is fully determined by ``(seed, s)``:
+its photo is ``files[perm_e[s % n]]`` where ``perm_e`` is the permutation of
+epoch ``e = s // n`` drawn from ``default_rng([seed, e])``, and its mask is mask
+``s`` of a :class:`qdimd.masks.generator.MaskGenerator` seeded with ``seed`` (or a file
+from ``--masks DIR`` picked by ``default_rng([seed, s])``). A run's data position
+is therefore one integer, the same for any number of workers or processes, and
+``--resume`` replays exactly. Images are ImageNet-normalised; for Sim-K the
+``k`` precomputed database neighbours of the photo come along.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from qdimd.errors import InputError, ProblemLog
+from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
+
+from ..images import find_images, load_image
+from ..nn.vgg import normalize_image
+
+def scan_images(files: Sequence[Path], problems: ProblemLog) -> list[Path]:
+    """Files whose image header PIL can read; the others go to ``problems``."""
+    good = []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                im.size  # noqa: B018 - header only
+            good.append(Path(path))
+        except Exception as exc:  # PIL raises many kinds for foreign files
+            problems.add(str(path), None, f"not a readable image ({type(exc).__name__}: {exc})")
+    return good
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What the training data is made of.
+
+    Args:
+        size: ``(H, W)`` of the training crops.
+        seed: seeds masks and the photo order.
+        masks: folder of mask files instead of generated masks.
+        hole_value: hole pixel value in ``masks`` files (255 or 0).
+        augment: augment generated masks (qdimd.masks.augment defaults).
+        k: neighbours per photo (Sim-K); 0 for PConv / Sim-0.
+    """
+
+    size: tuple[int, int] = (256, 256)
+    seed: int = 0
+    masks: str | None = None
+    hole_value: int = 255
+    augment: bool = True
+    k: int = 0
+
+
+class InpaintDataset(torch.utils.data.Dataset):
+    """Map-style dataset over global sample indices ``s >= 0`` (any non-negative int).
+
+    Args:
+        files: readable photo files (see :func:`scan_images`).
+        config: data configuration.
+        neighbours: Sim-K only: ``(len(files), >= k)`` int64, row i = database files near files[i].
+        neighbour_files: the files that ``neighbours`` indexes.
+        mask_files: readable mask files (see :func:`training_masks`); default: every
+            mask file under ``config.masks``.
+
+    A photo or mask that passed the header scan but fails to decode is warned
+    about once and replaced by the next one (deterministically), never ending the run.
+
+    Items are dicts: ``image`` ``(3, H, W)``, ``valid`` ``(1, H, W)`` float32 (1 = known),
+    ``index`` (the sample index) and, for ``k > 0``, ``aux`` ``(k, 3, H, W)``.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        config: DataConfig,
+        neighbours: np.ndarray | None = None,
+        neighbour_files: Sequence[str] | None = None,
+        mask_files: Sequence[Path] | None = None,
+    ):
+        if not files:
+            raise InputError("no readable training images")
+        self.files = [Path(f) for f in files]
+        self.config = config
+        if config.k:
+            if neighbours is None or neighbour_files is None:
+                raise ValueError(f"Expected precomputed neighbours for k = {config.k}, got none")
+            if neighbours.shape[0] != len(self.files) or neighbours.shape[1] < config.k:
+                raise ValueError(f"Expected neighbours of shape ({len(self.files)}, >= {config.k}), got {neighbours.shape}")
+        self.neighbours = neighbours
+        self.neighbour_files = list(neighbour_files) if neighbour_files is not None else None
+        if mask_files is None and config.masks:
+            mask_files = find_images(config.masks, MASK_SUFFIXES)
+        if mask_files is not None and not len(mask_files):
+            raise InputError(f"{config.masks}: no readable mask files")
+        self.mask_files = [Path(f) for f in mask_files] if mask_files is not None else None
+        self._warned: set[Path] = set()   # undecodable files already reported (per worker process)
+        self._generator = None
+        self._perm: tuple[int, np.ndarray] | None = None  # cache of the last epoch's permutation
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _mask_generator(self):
+        if self._generator is None:
+            from qdimd.masks.generator import MaskConfig, MaskGenerator
+
+            augment = None
+            if self.config.augment:
+                from qdimd.masks.augment import AugmentConfig
+
+                augment = AugmentConfig()
+            config = MaskConfig(size=tuple(self.config.size), split="train", augment=augment)   # train-split categories
+            self._generator = MaskGenerator(config, seed=self.config.seed)
+        return self._generator
+
+    def photo_index(self, s: int) -> int:
+        """Index into ``files`` of sample ``s``."""
+        n = len(self.files)
+        epoch = s // n
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, np.random.default_rng([self.config.seed, epoch]).permutation(n))
+        return int(self._perm[1][s % n])
+
+    def hole(self, s: int) -> np.ndarray:
+        """``(H, W)`` bool hole mask of sample ``s``."""
+        if self.mask_files is None:
+            return np.asarray(self._mask_generator().generate(s), dtype=bool)
+        rng = np.random.default_rng([self.config.seed, s])
+        n = len(self.mask_files)
+        first = int(rng.integers(n))
+        for j in range(n):   # an undecodable mask: the next file of the list
+            path = self.mask_files[(first + j) % n]
+            try:
+                gray = load_gray(path)
+            except InputError as exc:
+                self._warn_once(path, f"{exc}; using another mask file")
+                continue
+            return resize_hole(hole_from_gray(gray, self.config.hole_value), self.config.size)
+        raise InputError(f"{self.config.masks}: no mask file could be decoded")
+
+    def _photo(self, path) -> np.ndarray:
+        return load_image(path, tuple(self.config.size))
+
+    def _warn_once(self, path: Path, message: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            warnings.warn(message, stacklevel=3)
+
+    def __getitem__(self, s: int) -> dict:
+        if s < 0:
+            raise IndexError(f"Expected a sample index >= 0, got {s}")
+        n = len(self.files)
+        first = self.photo_index(s)
+        for j in range(n):   # unreadable past its header: the next file of the list, same mask
+            i = (first + j) % n
+            try:
+                image = self._photo(self.files[i])
+                break
+            except InputError as exc:
+                self._warn_once(self.files[i], f"{exc}; using another image")
+        else:
+            raise InputError(f"none of the {n} training images could be decoded")
+        item = {
+            "image": torch.from_numpy(normalize_image(image)),
+            "valid": torch.from_numpy((~self.hole(s)).astype(np.float32)[None]),
+            "index": s,
+        }
+        if self.config.k:
+            aux = [normalize_image(self._photo(self.neighbour_files[j])) for j in self.neighbours[i, : self.config.k]]
+            item["aux"] = torch.from_numpy(np.stack(aux))
+        return item
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Batches of global sample indices from ``start_step`` on, sharded over processes.
+
+    Step ``t`` of rank ``r`` gets ``t*B*W + r*B ... + B - 1`` (``B`` per-process batch,
+    ``W`` world size): every process sees distinct samples and the stream
+    restarts exactly at any step. Plays the role of ``DistributedSampler`` with
+    an exact, step-level resume position.
+
+    Args:
+        batch_size: per-process batch size.
+        start_step: first step to yield.
+        max_steps: stop before this step (None = infinite).
+        rank, world_size: this process and the process count.
+    """
+
+    def __init__(self, batch_size: int, start_step: int = 0, max_steps: int | None = None, rank: int = 0, world_size: int = 1):
+        if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"Expected batch_size >= 1 and 0 <= rank < world_size, got {batch_size}, {rank}, {world_size}")
+        self.batch_size, self.start_step, self.max_steps = batch_size, start_step, max_steps
+        self.rank, self.world_size = rank, world_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while self.max_steps is None or step < self.max_steps:
+            first = (step * self.world_size + self.rank) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+            step += 1
+
+    def __len__(self) -> int:
+        if self.max_steps is None:
+            raise TypeError("infinite sampler has no length")
+        return max(0, self.max_steps - self.start_step)
+
+
+def training_files(images: str | os.PathLike, problems: ProblemLog) -> list[Path]:
+    """Readable photos under ``images`` (recursive); unreadable ones reported in ``problems``."""
+    files = scan_images(find_images(images), problems)
+    if not files:
+        raise InputError(f"{images}: no readable images")
+    return files
+
+
+def training_masks(masks: str | os.PathLike, problems: ProblemLog) -> list[Path]:
+    """Readable mask files under ``masks`` (recursive); unreadable ones reported in ``problems``."""
+    files = scan_images(find_images(masks, MASK_SUFFIXES), problems)
+    if not files:
+        raise InputError(f"{masks}: no readable mask files")
+    return files

@@ -1,0 +1,1 @@
+"""Masks from strokes: Algorithm 1 parameters and rendering, augmentation, targeted generation."""

@@ -1,0 +1,1 @@
+"""Mask sets: fixed bucketed test splits, sorting existing masks into buckets, statistics."""

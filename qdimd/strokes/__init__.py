@@ -1,0 +1,1 @@
+"""Quick, Draw! strokes: reading every published format, the memory-mapped stroke store, downloads."""

@@ -1,0 +1,91 @@
+"""``qdimd index`` through click's CliRunner: output, filters, skipped-record report, errors."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from qdimd.strokes.store import StrokeStore, load_default_store
+from qdimd_cli.qdimd_main import main
+
+QUICKDRAW = Path(__file__).parents[1] / "data" / "quickdraw"
+SIMPLIFIED = QUICKDRAW / "simplified.ndjson"
+RAW = QUICKDRAW / "raw.ndjson"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["index", *map(str, args)])
+
+
+def test_index_folder_writes_a_store(tmp_path):
+    out = tmp_path / "s.qds"
+    result = run(QUICKDRAW, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "5 drawings" in result.output and "3 duplicate key_id(s) dropped" in result.output
+    store = StrokeStore.load(out)
+    assert store.n_drawings == 5 and isinstance(store.points, np.memmap)
+
+
+def test_index_filters(tmp_path):
+    out = tmp_path / "s.qds"
+    result = run(load_default_store().path, "-o", out, "--categories", "cat, dog", "--recognized-only")
+    assert result.exit_code == 0, result.output
+    store = StrokeStore.load(out)
+    assert store.categories == ("cat", "dog") and store.recognized.all() and 0 < store.n_drawings <= 50
+
+
+def test_index_reports_skipped_records_with_places(tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    lines = SIMPLIFIED.read_bytes().splitlines()
+    bad.write_bytes(b"\n".join([lines[0], b"{not json", lines[1], b'{"word": "x"}']) + b"\n")
+    out = tmp_path / "s.qds"
+    result = run(bad, tmp_path / "missing.ndjson", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "2 drawings" in result.output
+    assert "skipped 3 bad record(s)" in result.output
+    assert f"{bad}:2: malformed JSON" in result.output and f"{bad}:4:" in result.output
+    assert "missing.ndjson: no such file or folder" in result.output
+
+
+def test_index_strict_stops_with_exit_1_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(SIMPLIFIED.read_bytes() + b"[1, 2]\n")
+    result = run(bad, "-o", tmp_path / "s.qds", "--strict")
+    assert result.exit_code == 1
+    assert f"{bad}:6" in result.output and "strict" in result.output
+    assert "Traceback" not in result.output
+    assert os.listdir(tmp_path) == ["bad.ndjson"]
+
+
+def test_index_nothing_readable_is_an_error(tmp_path):
+    empty = tmp_path / "empty.ndjson"
+    empty.write_bytes(b"")
+    result = run(empty, "-o", tmp_path / "s.qds")
+    assert result.exit_code == 1
+    assert "no drawings to index" in result.output and "empty.ndjson: empty file" in result.output
+    assert sorted(os.listdir(tmp_path)) == ["empty.ndjson"]
+
+
+def test_index_usage_errors(tmp_path):
+    assert run("-o", tmp_path / "s.qds").exit_code == 2  # no source
+    result = run(SIMPLIFIED, "-o", tmp_path / "nofolder" / "s.qds")
+    assert result.exit_code == 1 and "output folder does not exist" in result.output
+    result = run(SIMPLIFIED, "-o", tmp_path / "s.qds", "--categories", " , ")
+    assert result.exit_code == 2 and "NAME[,NAME...]" in result.output
+
+
+def test_index_raw_and_gz(tmp_path):
+    import gzip
+
+    gz = tmp_path / "raw.ndjson.gz"
+    gz.write_bytes(gzip.compress(RAW.read_bytes()))
+    out = tmp_path / "r.qds"
+    result = run(gz, "-o", out)
+    assert result.exit_code == 0, result.output
+    store = StrokeStore.load(out)
+    assert store.n_drawings == 3 and store.categories == ("ant", "matches", "mosquito")
+    for d in range(3):
+        points = np.concatenate(store.drawing(d).strokes)
+        assert points.min() == 0 and points.max() == 255
