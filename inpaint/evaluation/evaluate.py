@@ -22,10 +22,8 @@ saved under ``OUT/grid_parts/`` before their row.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -35,7 +33,7 @@ import orjson
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_write_bytes, resize_hole
 
-from .pairing import MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket
+from .pairing import Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket
 from ..images import find_images, load_image, save_image
 from .methods import load_method, parse_methods
 from .metrics import image_metrics

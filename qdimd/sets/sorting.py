@@ -16,19 +16,14 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
-import numpy as np
 
-from ..buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of
+from ..buckets import DEFAULT_EDGES, GROUPS
 from ..errors import InputError, ProblemLog
 from ..io import PathLike, atomic_write_bytes
 from ..files.maskfiles import (
     MaskSource,
-    decide_hole_value,
-    find_masks,
-    frame_white_fraction,
-    iter_mask_grays,
     iter_progress,
     iter_source_bytes,
     write_csv_atomic,

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ProblemLog
+from ..errors import InputError
 from ..io import PathLike
 from .splits import check_split, split_of
 from .storefile import ARRAYS, read_header, write_store_file

@@ -1,7 +1,6 @@
 """Tests for qdimd.sets.sorting and qdimd.files.maskfiles (``qdimd bucket --from``): any masks, bad files, polarity."""
 from __future__ import annotations
 
-import csv
 import io
 import os
 import tarfile
@@ -14,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from qdimd.buckets import bucket_range
 from qdimd.errors import InputError, ProblemLog
 from qdimd.files.maskfiles import decide_hole_value, decode_gray
 from qdimd.sets.sorting import sort_masks
