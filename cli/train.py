@@ -5,6 +5,8 @@ import click
 
 from .options import SIZE, device_option, hole_value_option, seed_option, user_errors, vgg_weights_option
 
+MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: the CLI imports no torch at start)
+
 
 @click.command()
 @click.option("--model", "model", default="pconv", show_default=True,
@@ -18,22 +20,40 @@ from .options import SIZE, device_option, hole_value_option, seed_option, user_e
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Channel multiplier (1 = the paper).")
 @click.option("--k", "k", type=click.IntRange(min=0), default=1, show_default=True, help="Auxiliary images of --model simk.")
 @click.option("--db", type=click.Path(file_okay=False), default=None, help="Image database with precomputed neighbours (Sim-K).")
-@click.option("--finetune", is_flag=True, help="Fine-tune --from CKPT with the encoder's BatchNorm frozen (lr 5e-5).")
-@click.option("--from", "init_from", type=click.Path(dir_okay=False), default=None, help="Checkpoint whose weights start the run.")
+@click.option("--finetune", is_flag=True, help="Fine-tune --init-from CKPT with the encoder's BatchNorm frozen (lr 5e-5).")
+@click.option("--init-from", "--from", "init_from", type=click.Path(dir_okay=False), default=None,
+              help="Start a new run from this checkpoint's weights (other data, size or schedule; same network shape).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its checkpoint left off.")
 @click.option("--masks", type=click.Path(file_okay=False), default=None, help="Folder of mask files instead of generated masks.")
 @hole_value_option
 @click.option("--loss-weights", type=(float, float, float, float, float), default=(1.0, 6.0, 0.05, 120.0, 0.1),
               show_default=True, metavar="VALID HOLE PERC STYLE TV", help="Weights of the loss terms (the paper's).")
-@click.option("--no-augment", is_flag=True, help="Generated masks without augmentation (dilation, rotation, crop, flips).")
+@click.option("--augment/--no-augment", "augment", default=None, show_default="PConv augment, Sim-K not (Iskakov 5.1)",
+              help="Augment generated masks (dilation, rotation, crop, flips).")
 @seed_option
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Without VGG weights use a random VGG-16 (smoke tests only; warns).")
 @click.option("--vgg-width", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True, help="Steps between checkpoints.")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True, help="Steps between log.csv rows.")
+@click.option("--keep-checkpoints", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Step-numbered checkpoints kept in OUT/checkpoints/ (the newest; 0: only checkpoint.pt).")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Steps between log.csv rows (means over the interval); the only time values are read from the device.")
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between sample grids.")
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Data loader worker processes.")
+@click.option("--val-every", type=click.IntRange(min=1), default=None, help="Steps between validations (needs --val-images).")
+@click.option("--val-images", type=click.Path(file_okay=False), default=None, help="Folder of validation photos.")
+@click.option("--val-masks", type=click.Path(file_okay=False), default=None,
+              help="Validation mask split (qdimd bucket); default: a small bucketed split from the test categories.")
+@click.option("--max-bad-steps", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Stop (exit 1) after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
+@click.option("--ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
+              help="Keep an exponential moving average of the weights (e.g. 0.999); validated and saved.")
+@click.option("--clip-grad", type=click.FloatRange(min=0, min_open=True), default=None, metavar="NORM",
+              help="Clip the total gradient norm to NORM.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model and the loss.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              show_default=f"cores available / processes per node, at most {MAX_WORKERS}",
+              help="Data loader worker processes (0: load in the training process).")
 @device_option
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
 @user_errors
@@ -48,6 +68,7 @@ def train(**opts) -> None:
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
+    from inpaint.training.checkpoint import NonFiniteError
     from inpaint.training.distributed import env_dist_info
     from inpaint.training.loop import TrainConfig, train as run_training
 
@@ -55,10 +76,12 @@ def train(**opts) -> None:
         model=opts["model"], out=opts["out"], images=opts["images"], db=opts["db"], k=opts["k"], size=opts["size"],
         width=opts["width"], max_steps=opts["max_steps"], batch_size=opts["batch_size"], lr=opts["lr"],
         finetune=opts["finetune"], init_from=opts["init_from"], resume=opts["resume"], masks=opts["masks"],
-        hole_value=opts["hole_value"], augment_masks=not opts["no_augment"], loss_weights=opts["loss_weights"], seed=opts["seed"],
+        hole_value=opts["hole_value"], augment_masks=opts["augment"], loss_weights=opts["loss_weights"], seed=opts["seed"],
         vgg_weights=opts["vgg_weights"], allow_random_vgg=opts["allow_random_vgg"], vgg_width=opts["vgg_width"],
-        checkpoint_every=opts["checkpoint_every"], log_every=opts["log_every"], sample_every=opts["sample_every"],
-        workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
+        checkpoint_every=opts["checkpoint_every"], keep_checkpoints=opts["keep_checkpoints"], log_every=opts["log_every"],
+        sample_every=opts["sample_every"], val_every=opts["val_every"], val_images=opts["val_images"],
+        val_masks=opts["val_masks"], max_bad_steps=opts["max_bad_steps"], ema=opts["ema"], clip_grad=opts["clip_grad"],
+        compile=opts["compile_"], workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
     )
     main = env_dist_info().is_main
     problems = ProblemLog()
@@ -70,7 +93,8 @@ def train(**opts) -> None:
                 tqdm.write(problems.summary(), file=sys.stderr)
             bars.append(tqdm(total=config.max_steps, initial=step - 1, desc="train", unit="step", disable=not main,
                              dynamic_ncols=True))
-        bars[0].set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+        if losses:   # the last logged interval's means (reading every step would stall the device)
+            bars[0].set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
         bars[0].update(1)
 
     def stop(signum, frame):  # SIGTERM (schedulers, torchrun) stops like Ctrl-C: checkpoint, then exit
@@ -85,6 +109,8 @@ def train(**opts) -> None:
         if not bars:   # stopped while setting up: no step ran, nothing new was saved
             raise click.ClickException("interrupted before the first step; no checkpoint written") from None
         raise click.ClickException(f"interrupted; checkpoint saved in {config.out} (continue with --resume)") from None
+    except NonFiniteError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
         for bar in bars:

@@ -6,8 +6,13 @@ epoch ``e = s // n`` drawn from ``default_rng([seed, e])``, and its mask is mask
 ``s`` of a :class:`qdimd.masks.generator.MaskGenerator` seeded with ``seed`` (or a file
 from ``--masks DIR`` picked by ``default_rng([seed, s])``). A run's data position
 is therefore one integer, the same for any number of workers or processes, and
-``--resume`` replays exactly. Images are ImageNet-normalised; for Sim-K the
-``k`` precomputed database neighbours of the photo come along.
+``--resume`` replays exactly.
+
+Items are uint8 (photos decoded by :func:`inpaint.training.photos.decode_photo`):
+the float conversion and the ImageNet normalisation happen on the training
+device (:func:`inpaint.training.batches.model_inputs`), so a worker moves a
+quarter of the bytes of float32. For Sim-K the ``k`` precomputed database
+neighbours of the photo come along, decoded the same way.
 """
 from __future__ import annotations
 
@@ -19,25 +24,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
 
-from ..images import find_images, load_image
-from ..nn.vgg import normalize_image
+from ..images import find_images
+from .photos import cached_scan, decode_photo, scan_images
 
-def scan_images(files: Sequence[Path], problems: ProblemLog) -> list[Path]:
-    """Files whose image header PIL can read; the others go to ``problems``."""
-    good = []
-    for path in files:
-        try:
-            with Image.open(path) as im:
-                im.size  # noqa: B018 - header only
-            good.append(Path(path))
-        except Exception as exc:  # PIL raises many kinds for foreign files
-            problems.add(str(path), None, f"not a readable image ({type(exc).__name__}: {exc})")
-    return good
+__all__ = ["DataConfig", "InpaintDataset", "StepBatchSampler", "scan_images", "training_files", "training_masks",
+           "training_neighbours"]
 
 
 @dataclass(frozen=True)
@@ -61,13 +56,20 @@ class DataConfig:
     k: int = 0
 
 
+def _chw(image: np.ndarray) -> torch.Tensor:
+    """``(..., H, W, 3)`` uint8 -> contiguous ``(..., 3, H, W)`` uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, -3)))
+
+
 class InpaintDataset(torch.utils.data.Dataset):
     """Map-style dataset over global sample indices ``s >= 0`` (any non-negative int).
 
     Args:
-        files: readable photo files (see :func:`scan_images`).
+        files: readable photo files (see :func:`training_files`).
         config: data configuration.
-        neighbours: Sim-K only: ``(len(files), >= k)`` int64, row i = database files near files[i].
+        neighbours: Sim-K only: ``(len(files), >= k)`` int64, row i = candidates (database
+            rows, best first) for files[i]; -1 marks a dropped candidate (see
+            :func:`training_neighbours`). The first ``k`` decodable ones are used.
         neighbour_files: the files that ``neighbours`` indexes.
         mask_files: readable mask files (see :func:`training_masks`); default: every
             mask file under ``config.masks``.
@@ -75,8 +77,8 @@ class InpaintDataset(torch.utils.data.Dataset):
     A photo or mask that passed the header scan but fails to decode is warned
     about once and replaced by the next one (deterministically), never ending the run.
 
-    Items are dicts: ``image`` ``(3, H, W)``, ``valid`` ``(1, H, W)`` float32 (1 = known),
-    ``index`` (the sample index) and, for ``k > 0``, ``aux`` ``(k, 3, H, W)``.
+    Items are dicts: ``image`` ``(3, H, W)`` uint8, ``hole`` ``(1, H, W)`` uint8 (1 = hole),
+    ``index`` (the sample index) and, for ``k > 0``, ``aux`` ``(k, 3, H, W)`` uint8.
     """
 
     def __init__(
@@ -149,12 +151,28 @@ class InpaintDataset(torch.utils.data.Dataset):
         raise InputError(f"{self.config.masks}: no mask file could be decoded")
 
     def _photo(self, path) -> np.ndarray:
-        return load_image(path, tuple(self.config.size))
+        return decode_photo(path, tuple(self.config.size))
 
     def _warn_once(self, path: Path, message: str) -> None:
         if path not in self._warned:
             self._warned.add(path)
             warnings.warn(message, stacklevel=3)
+
+    def _neighbours(self, i: int) -> np.ndarray:
+        """``(k, H, W, 3)`` uint8: the first ``k`` decodable candidates of photo ``i``."""
+        out = []
+        for j in self.neighbours[i]:
+            if j < 0:
+                continue
+            path = Path(self.neighbour_files[j])
+            try:
+                out.append(self._photo(path))
+            except InputError as exc:
+                self._warn_once(path, f"{exc}; using the next neighbour")
+                continue
+            if len(out) == self.config.k:
+                return np.stack(out)
+        raise InputError(f"{self.files[i]}: fewer than {self.config.k} of its database neighbours could be decoded")
 
     def __getitem__(self, s: int) -> dict:
         if s < 0:
@@ -170,14 +188,9 @@ class InpaintDataset(torch.utils.data.Dataset):
                 self._warn_once(self.files[i], f"{exc}; using another image")
         else:
             raise InputError(f"none of the {n} training images could be decoded")
-        item = {
-            "image": torch.from_numpy(normalize_image(image)),
-            "valid": torch.from_numpy((~self.hole(s)).astype(np.float32)[None]),
-            "index": s,
-        }
+        item = {"image": _chw(image), "hole": torch.from_numpy(self.hole(s).astype(np.uint8)[None]), "index": s}
         if self.config.k:
-            aux = [normalize_image(self._photo(self.neighbour_files[j])) for j in self.neighbours[i, : self.config.k]]
-            item["aux"] = torch.from_numpy(np.stack(aux))
+            item["aux"] = _chw(self._neighbours(i))
         return item
 
 
@@ -215,17 +228,52 @@ class StepBatchSampler(torch.utils.data.Sampler):
         return max(0, self.max_steps - self.start_step)
 
 
-def training_files(images: str | os.PathLike, problems: ProblemLog) -> list[Path]:
-    """Readable photos under ``images`` (recursive); unreadable ones reported in ``problems``."""
-    files = scan_images(find_images(images), problems)
-    if not files:
-        raise InputError(f"{images}: no readable images")
-    return files
+def training_files(images: str | os.PathLike, problems: ProblemLog, cache: str | os.PathLike | None = None) -> list[Path]:
+    """Readable photos under ``images`` (recursive); unreadable ones reported in ``problems``.
+
+    Args:
+        cache: scan cache file (see :func:`inpaint.training.photos.cached_scan`); None scans.
+    """
+    return cached_scan(images, cache, problems)
 
 
-def training_masks(masks: str | os.PathLike, problems: ProblemLog) -> list[Path]:
+def training_masks(masks: str | os.PathLike, problems: ProblemLog, cache: str | os.PathLike | None = None) -> list[Path]:
     """Readable mask files under ``masks`` (recursive); unreadable ones reported in ``problems``."""
-    files = scan_images(find_images(masks, MASK_SUFFIXES), problems)
-    if not files:
-        raise InputError(f"{masks}: no readable mask files")
-    return files
+    try:
+        return cached_scan(masks, cache, problems, MASK_SUFFIXES)
+    except InputError as exc:
+        if "no readable images" in str(exc):
+            raise InputError(f"{masks}: no readable mask files") from None
+        raise
+
+
+def training_neighbours(vectors: np.ndarray, topk: np.ndarray, rows: Sequence[int], k: int,
+                        dup_threshold: float | None) -> np.ndarray:
+    """Sim-K training neighbours: each row's precomputed candidates without near-duplicates.
+
+    Args:
+        vectors: ``(N, D)`` unit descriptors of the database.
+        topk: ``(N, K)`` precomputed neighbours (best first).
+        rows: the database row of each training photo.
+        k: neighbours needed per photo.
+        dup_threshold: candidates more similar than this to the photo (copies, near-duplicates)
+            become -1, as Sim-K's test-time retrieval leaves them out; None keeps all.
+
+    Returns:
+        ``(len(rows), K)`` int64 candidates, -1 where dropped.
+
+    Raises:
+        InputError: a photo keeps fewer than ``k`` candidates (the message says how to rebuild).
+    """
+    cand = np.asarray(topk[np.asarray(rows, dtype=np.int64)], dtype=np.int64).copy()
+    if dup_threshold is not None and len(cand):
+        own = np.asarray(vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
+        sims = np.einsum("nd,nkd->nk", own, np.asarray(vectors[np.maximum(cand, 0)], dtype=np.float32))
+        cand[(sims > dup_threshold) | (cand < 0)] = -1
+    short = np.flatnonzero((cand >= 0).sum(1) < k)
+    if len(short):
+        raise InputError(
+            f"{len(short)} training photo(s) keep fewer than {k} database neighbours after leaving out near-duplicates "
+            f"(similarity > {dup_threshold}); rebuild the neighbours with `inpaint index --topk {k + 2}` or more"
+        )
+    return cand

@@ -7,6 +7,7 @@ module reads them. NCCL on CUDA, gloo otherwise (the CPU test path).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -84,3 +85,23 @@ def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str,
     dist.all_reduce(t)
     t /= dist.get_world_size()
     return dict(zip(keys, t.tolist()))
+
+
+@contextmanager
+def main_first(info: DistInfo, *, per_node: bool = False):
+    """Run the block in the main process first, then in the others (which wait at a barrier).
+
+    For work whose result the others reuse: a download into the hub cache, a scan
+    cached in the run folder. ``per_node``: local rank 0 of every machine goes first
+    (a cache that is not shared between machines). If the first process fails, the
+    others are released and run the block themselves (and fail the same way).
+    """
+    first = info.local_rank == 0 if per_node else info.is_main
+    active = info.distributed and dist.is_available() and dist.is_initialized()
+    if active and not first:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if active and first:
+            dist.barrier()

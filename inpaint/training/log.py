@@ -1,8 +1,11 @@
 """Training logs: a CSV of the loss terms per logged step, TensorBoard when installed, sample grids.
 
 Files in the run folder: ``log.csv`` (``step, total, valid, hole, perceptual,
-style, tv, lr, images_per_s``), ``tb/`` (TensorBoard events, only when the
-``tensorboard`` package imports), ``samples/step-NNNNNNN.png`` (rows of masked
+style, tv, grad_norm, bad_steps, lr, images_per_s``: means over the steps since
+the previous row, skipped non-finite steps left out of the means and counted in
+``bad_steps``; then the ``val_*`` columns of a run with validation, filled on
+validation steps), ``tb/`` (TensorBoard events: ``train/<column>`` and
+``val/<metric>``, only when the ``tensorboard`` package imports), ``samples/step-NNNNNNN.png`` (rows of masked
 input | output | composite | ground truth, written with
 :func:`inpaint.images.save_image`). Only rank 0 writes them.
 """
@@ -20,7 +23,7 @@ from qdimd.io import atomic_write_bytes
 
 from ..nn.vgg import denormalize
 
-COLUMNS = ("step", "total", "valid", "hole", "perceptual", "style", "tv", "lr", "images_per_s")
+COLUMNS = ("step", "total", "valid", "hole", "perceptual", "style", "tv", "grad_norm", "bad_steps", "lr", "images_per_s")
 
 
 class RunLog:
@@ -30,16 +33,18 @@ class RunLog:
         folder: the run folder.
         resume_step: on resume, rows after this step (written by the killed run
             after its last checkpoint) are dropped so the log matches the replay.
+        extra: further columns (``val_*``).
     """
 
-    def __init__(self, folder: str | os.PathLike, resume_step: int | None = None):
+    def __init__(self, folder: str | os.PathLike, resume_step: int | None = None, extra: tuple[str, ...] = ()):
         self.path = Path(folder) / "log.csv"
+        self.columns = COLUMNS + tuple(extra)
         rows = []
         if resume_step is not None and self.path.is_file():
             with open(self.path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
         text = io.StringIO()
-        writer = csv.DictWriter(text, COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_bytes(self.path, text.getvalue().encode())
@@ -51,12 +56,14 @@ class RunLog:
             self.tb = None
 
     def write(self, step: int, values: dict[str, float]) -> None:
-        """One row: ``values`` holds the loss terms, ``lr`` and ``images_per_s``."""
+        """One row: any of the columns (missing ones stay empty)."""
         with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, COLUMNS, extrasaction="ignore").writerow({"step": step, **{k: f"{v:.6g}" for k, v in values.items()}})
+            row = {"step": step, **{k: f"{v:.6g}" for k, v in values.items() if k in self.columns}}
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(row)
         if self.tb is not None:
             for k, v in values.items():
-                self.tb.add_scalar(f"train/{k}", v, step)
+                self.tb.add_scalar(f"val/{k[4:]}" if k.startswith("val_") else f"train/{k}", v, step)
+            self.tb.flush()
 
     def close(self) -> None:
         if self.tb is not None:

@@ -1,25 +1,33 @@
 """Training loop for the PConv and Sim-K UNets (``inpaint train``).
 
-Schedules from the papers: PConv (Liu et al. 2018) Adam 2e-4, batch 6, then
-fine-tuning at 5e-5 with the encoder's BatchNorm frozen (``finetune``); Sim-K
-(Iskakov 2018) Adam 1e-4, batch 12. The run folder holds ``checkpoint.pt``
-(written atomically every ``checkpoint_every`` steps and when the run ends,
-Ctrl-C included), ``config.json``, ``log.csv`` and ``samples/``. ``resume``
-continues from ``checkpoint.pt`` exactly: model, optimiser, step, torch RNG
-states and the data position (one integer, see :mod:`inpaint.training.data`) are restored.
+The run folder holds ``checkpoint.pt`` (written atomically every
+``checkpoint_every`` steps and when the run ends, Ctrl-C included; what
+``resume`` continues), the ``keep_checkpoints`` newest step-numbered copies in
+``checkpoints/``, ``best.pt`` (the best validation score so far, with
+``val_every``), ``config.json``, ``log.csv``, ``tb/``, ``samples/`` and the
+header scans of the photo folders (``scan-*.json``). ``resume`` continues from
+``checkpoint.pt`` exactly: model, optimiser, EMA, step, torch RNG states (CUDA
+ones for the devices present) and the data position (one integer, see
+:mod:`inpaint.training.data`) are restored.
+
+Steps never wait for the device (:mod:`inpaint.training.step`); every
+``log_every`` steps the interval's means are read, logged and checked: after
+``max_bad_steps`` consecutive skipped non-finite steps the run stops with
+:class:`~inpaint.training.checkpoint.NonFiniteError` (no checkpoint is written
+then, and none ever holds a non-finite value).
 
 Multi-process runs (``torchrun``) use DistributedDataParallel; ``batch_size`` is
-per process; rank 0 alone logs and writes checkpoints. Model initialisation
-draws from a generator seeded with ``seed``; the run happens inside
-``torch.random.fork_rng`` with the global generator seeded from ``seed`` (so a
-random smoke-test VGG is identical in every process) and, on resume, restored
-from the checkpoint; the caller's global generator is left untouched.
+per process; rank 0 alone logs, validates and writes checkpoints. Model
+initialisation draws from a generator seeded with ``seed``; the run happens
+inside ``torch.random.fork_rng`` with the global generator seeded from ``seed``
+(so a random smoke-test VGG is identical in every process) and, on resume,
+restored from the checkpoint; the caller's global generator is left untouched.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -29,151 +37,31 @@ from torch import nn
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_write_bytes
 
-from .checkpoint import build_model, read_checkpoint, save_checkpoint, set_rng_state, unwrap
-from .data import DataConfig, InpaintDataset, StepBatchSampler, scan_images, training_files, training_masks
-from .distributed import DistInfo, all_reduce_mean, destroy_process_group, env_dist_info, init_process_group, resolve_device
 from ..images import save_image
-from .losses import TERMS, InpaintingLoss, LossWeights
-from ..nn.models import create_model, default_layer_size, list_models
-from .log import RunLog, render_grid
+from ..nn.models import create_model
 from ..nn.unet import he_init
+from .batches import make_loader
+from .build import build_dataset, build_loss, build_val_pairs, init_weights
+from .checkpoint import (NonFiniteError, checkpoint_payload, prune_checkpoints, read_checkpoint, set_rng_state, step_path,
+                         unwrap, write_checkpoint)
+from .config import RESUME_KEYS, TrainConfig, is_simk, model_kwargs, resolve_config
+from .data import StepBatchSampler
+from .distributed import DistInfo, destroy_process_group, env_dist_info, init_process_group, resolve_device
+from .log import RunLog, render_grid
+from .step import KEYS, Ema, Stepper, make_optimizer
 
-# fields that must match between a checkpoint and a resumed run
-RESUME_KEYS = ("model", "k", "width", "size", "batch_size", "lr", "seed", "finetune", "masks", "db", "images", "loss_weights")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run depends on; one field per ``inpaint train`` option."""
-
-    model: str = "pconv"
-    out: str = "run"
-    images: str | None = None
-    db: str | None = None
-    k: int = 1
-    size: tuple[int, int] = (256, 256)
-    width: float = 1.0
-    max_steps: int = 1000
-    batch_size: int | None = None
-    lr: float | None = None
-    finetune: bool = False
-    init_from: str | None = None
-    resume: bool = False
-    masks: str | None = None
-    hole_value: int = 255
-    augment_masks: bool = True
-    loss_weights: tuple[float, ...] = tuple(LossWeights().to_dict().values())   # valid, hole, perceptual, style, tv
-    seed: int = 0
-    vgg_weights: str | None = None
-    allow_random_vgg: bool = False
-    vgg_width: float = 1.0
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    sample_every: int = 500
-    workers: int = 0
-    device: str = "auto"
-    amp: bool = True
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["size"] = list(self.size)
-        d["loss_weights"] = list(self.loss_weights)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        for key in ("size", "loss_weights"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
-
-
-def is_simk(name: str) -> bool:
-    return name.startswith("sim")
-
-
-def model_kwargs(config: TrainConfig) -> dict:
-    """Factory arguments of ``config.model`` (see :mod:`inpaint.nn.models`)."""
-    if config.model in ("pconv256", "pconv512"):
-        return {"width": config.width}
-    kwargs = {"image_size": min(config.size), "width": config.width}
-    if config.model == "simk":
-        kwargs["k"] = config.k
-    return kwargs
-
-
-def resolve_config(config: TrainConfig) -> TrainConfig:
-    """Fill schedule defaults (lr, batch size) and check option combinations up front.
-
-    Raises:
-        ValueError: a bad combination, with what was expected.
-    """
-    if config.model not in list_models():
-        raise ValueError(f"Expected --model in {list_models()}, got {config.model!r}")
-    simk = is_simk(config.model)
-    if config.finetune and (simk or not config.init_from):
-        raise ValueError("Expected --finetune with a PConv model and --from CKPT (the trained checkpoint to fine-tune)")
-    if config.images is None and config.db is None:
-        raise ValueError("Expected --images DIR (or --db DB for Sim-K), got neither")
-    if config.db is not None and not simk:
-        raise ValueError(f"Expected --db only with a Sim-K model (sim0/sim1/sim2/simk), got --model {config.model}")
-    k = {"sim0": 0, "sim1": 1, "sim2": 2}.get(config.model, config.k if config.model == "simk" else 0)
-    if k > 0 and config.db is None:
-        raise ValueError(f"Expected --db DB with precomputed neighbours (inpaint index --topk) for {config.model} (k = {k})")
-    layers = 7 if config.model == "pconv256" else 8 if config.model == "pconv512" else default_layer_size(min(config.size))
-    if any(s % 2**layers for s in config.size):
-        raise ValueError(f"Expected --size sides that are multiples of {2**layers} for {config.model}, got {config.size}")
-    for name in ("max_steps", "checkpoint_every", "log_every", "sample_every"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, got {getattr(config, name)}")
-    weights = tuple(float(w) for w in config.loss_weights)
-    if len(weights) != len(TERMS) or min(weights) < 0:
-        raise ValueError(f"Expected --loss-weights with {len(TERMS)} values >= 0 ({', '.join(TERMS)}), got {config.loss_weights}")
-    lr = config.lr or (1e-4 if simk else 5e-5 if config.finetune else 2e-4)
-    batch = config.batch_size or (12 if simk else 6)
-    return replace(config, k=k, lr=lr, batch_size=batch, loss_weights=weights)
+__all__ = ["TrainConfig", "TrainResult", "is_simk", "model_kwargs", "resolve_config", "train"]
 
 
 @dataclass
 class TrainResult:
-    """What a finished (or interrupted) run reached."""
+    """What a finished (or interrupted) run reached: ``losses`` are the last logged interval means."""
 
     step: int
     losses: dict[str, float]
     model: nn.Module
-
-
-def _dataset(config: TrainConfig, problems: ProblemLog) -> InpaintDataset:
-    data = DataConfig(config.size, config.seed, config.masks, config.hole_value, config.augment_masks, config.k)
-    masks = training_masks(config.masks, problems) if config.masks else None
-    if config.db is None:
-        return InpaintDataset(training_files(config.images, problems), data, mask_files=masks)
-    from ..retrieval.database import ImageDB
-
-    db = ImageDB.load(config.db)
-    if config.k and (db.topk is None or db.topk.shape[1] < config.k):
-        have = 0 if db.topk is None else db.topk.shape[1]
-        raise InputError(f"{config.db}: {have} precomputed neighbours per image, need {config.k} (inpaint index --topk {config.k})")
-    candidates = scan_images(db.files, problems) if config.images is None else training_files(config.images, problems)
-    rows, files = [], []
-    for path in candidates:
-        row = db.index_of(path)
-        if row is None:
-            problems.add(str(path), None, f"not in the database {config.db}")
-        else:
-            rows.append(row)
-            files.append(path)
-    neighbours = db.topk[rows] if config.k else None
-    return InpaintDataset(files, data, neighbours, db.files, mask_files=masks)
-
-
-def _forward(model: nn.Module, batch: dict, device: torch.device):
-    image = batch["image"].to(device, non_blocking=True)
-    valid = batch["valid"].to(device, non_blocking=True)
-    aux = (batch["aux"].to(device, non_blocking=True),) if "aux" in batch else ()   # Sim-K with k >= 1
-    return image, valid, model(image * valid, valid, *aux)
+    ema: nn.Module | None = None
+    best: dict | None = None
 
 
 def train(
@@ -186,38 +74,58 @@ def train(
 
     Args:
         config: the run; resolved with :func:`resolve_config`.
-        on_step: called on rank 0 after every step with ``(step, losses)`` (progress bars).
+        on_step: called on rank 0 after every step with ``(step, losses)``, ``losses`` being the
+            means of the last logged interval (empty before the first row): reading the
+            current step's values would stall the device.
         problems: collects unreadable images (skipped).
         dist_info: process layout; default from the torchrun environment.
 
     Raises:
         InputError, ValueError: bad inputs or option combinations.
+        NonFiniteError: ``max_bad_steps`` consecutive steps with a non-finite loss or gradient.
     """
     config = resolve_config(config)
     info = dist_info or env_dist_info()
     device = resolve_device(config.device, info.local_rank)
     problems = problems if problems is not None else ProblemLog()
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    benchmark = torch.backends.cudnn.benchmark
     init_process_group(info, device)
     try:
-        cuda = [device.index or 0] if device.type == "cuda" else []
+        torch.backends.cudnn.benchmark = device.type == "cuda" or benchmark
         with torch.random.fork_rng(devices=cuda):
             return _run(config, info, device, on_step, problems)
     finally:
+        torch.backends.cudnn.benchmark = benchmark
         destroy_process_group()
 
 
-def _run(config, info, device, on_step, problems) -> TrainResult:
+def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
+    if not ckpt_path.is_file():
+        return None
+    if not config.resume:
+        raise InputError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
+    payload = read_checkpoint(ckpt_path)
+    saved = TrainConfig.from_dict(payload["config"])
+    diff = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
+    if diff:
+        raise InputError(f"{ckpt_path}: cannot resume with changed options {', '.join('--' + k.replace('_', '-') for k in diff)}")
+    return payload
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, state: dict, fused: bool) -> None:
+    """Load a saved Adam state whatever device wrote it: the fused/foreach flags follow this device."""
+    for group in state["param_groups"]:
+        group["fused"], group["foreach"] = fused, None if fused else group.get("foreach")
+    optimizer.load_state_dict(state)
+
+
+def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, problems: ProblemLog) -> TrainResult:
     out = Path(config.out)
     ckpt_path = out / "checkpoint.pt"
-    payload = None
-    if ckpt_path.is_file():
-        if not config.resume:
-            raise InputError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
-        payload = read_checkpoint(ckpt_path)
-        saved = TrainConfig.from_dict(payload["config"])
-        diff = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
-        if diff:
-            raise InputError(f"{ckpt_path}: cannot resume with changed options {', '.join('--' + k.replace('_', '-') for k in diff)}")
+    payload = _resume_payload(config, ckpt_path)
     out.mkdir(parents=True, exist_ok=True)
 
     # the global generator (inside fork_rng) starts from the seed: a random VGG is the same in every process
@@ -225,68 +133,92 @@ def _run(config, info, device, on_step, problems) -> TrainResult:
     kwargs = model_kwargs(config)
     model = create_model(config.model, **kwargs)
     he_init(model, torch.Generator().manual_seed(config.seed))
-    from ..nn.vgg import VGG16Features, load_vgg16
-
-    vgg = load_vgg16(config.vgg_weights, allow_random=config.allow_random_vgg, width=config.vgg_width, progress=info.is_main)
-    loss_fn = InpaintingLoss(VGG16Features(vgg, ("pool1", "pool2", "pool3")).to(device), LossWeights(*config.loss_weights))
+    loss_fn = build_loss(config, info, device)
     if config.init_from and payload is None:
-        init = read_checkpoint(config.init_from)
-        if init["model"] != config.model or init["model_kwargs"] != kwargs:
-            raise InputError(f"{config.init_from}: holds {init['model']} {init['model_kwargs']}, expected {config.model} {kwargs}")
-        model.load_state_dict(build_model(init, config.init_from).state_dict())
+        init_weights(model, config.init_from)
     if config.finetune:
         model.freeze_encoder_bn()
+    channels_last = device.type == "cuda"
     model.to(device).train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    step = 0
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        loss_fn.to(memory_format=torch.channels_last)
+    optimizer, fused = make_optimizer((p for p in model.parameters() if p.requires_grad), config.lr, device)
+    ema = Ema(model, config.ema) if config.ema else None
+    step, best = 0, None
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
-        optimizer.load_state_dict(payload["optimizer"])
+        _load_optimizer(optimizer, payload["optimizer"], fused)
+        if ema is not None:
+            ema.module.load_state_dict(payload["ema_state_dict"])
         set_rng_state(payload["rng"])
-        step = int(payload["data_position"])
+        step, best = int(payload["data_position"]), payload.get("best")
+    forward = model
     if info.distributed:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    if config.compile:
+        forward, loss_fn = torch.compile(forward), torch.compile(loss_fn)
+    stepper = Stepper(forward, model, loss_fn, optimizer, fused, device, amp=config.amp and device.type == "cuda",
+                      channels_last=channels_last, clip_grad=config.clip_grad, ema=ema)
 
-    dataset = _dataset(config, problems)
+    dataset, db = build_dataset(config, problems, out, info)
+    pairs = build_val_pairs(config, problems, out, db) if config.val_every and info.is_main else []
     sampler = StepBatchSampler(config.batch_size, step, config.max_steps, info.rank, info.world_size)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, num_workers=config.workers, pin_memory=device.type == "cuda"
-    )
+    loader = make_loader(dataset, sampler, config.workers, device)
     log = None
     if info.is_main:
+        from .validate import columns
+
         atomic_write_bytes(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
-        log = RunLog(out, resume_step=step if payload is not None else None)
-    amp = config.amp and device.type == "cuda"
-    save = dict(model_name=config.model, model_kwargs=kwargs, config=config.to_dict())
-    last_saved, losses, tick, seen = step, {}, time.perf_counter(), 0
+        log = RunLog(out, resume_step=step if payload is not None else None, extra=tuple(columns(pairs)) if pairs else ())
+    save = dict(model_name=config.model, model_kwargs=kwargs, config=config.to_dict(), optimizer=optimizer)
+
+    def checkpoint(paths):
+        write_checkpoint(paths, checkpoint_payload(model, step=step, ema=ema.module if ema else None, best=best, **save))
+
+    last_saved, latest, tick, seen, diverged = step, {}, time.perf_counter(), 0, False
     try:
         for batch in loader:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                image, valid, output = _forward(model, batch, device)
-                terms = loss_fn(output, image, valid)
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optimizer.step()
+            image, valid, output = stepper.step(batch)
             step += 1
             seen += image.shape[0] * info.world_size
-            losses = {k: float(v.detach()) for k, v in terms.items()}
-            if info.is_main and on_step is not None:
-                on_step(step, losses)
+            row = {}
             if step % config.log_every == 0 or step == config.max_steps:
-                row = all_reduce_mean(losses, device)
+                stats = stepper.read()
+                diverged = stats["bad_streak"] >= config.max_bad_steps
                 now = time.perf_counter()
-                row.update(lr=optimizer.param_groups[0]["lr"], images_per_s=seen / max(now - tick, 1e-9))
+                row.update(stats, lr=optimizer.param_groups[0]["lr"], images_per_s=seen / max(now - tick, 1e-9))
                 tick, seen = now, 0
-                if log is not None:
-                    log.write(step, row)
+                latest = {k: stats[k] for k in KEYS}
+            if pairs and step % config.val_every == 0 and not diverged:
+                from .validate import BEST_KEY, score
+
+                row.update(score(ema.module if ema else model, pairs, device, batch_size=config.batch_size,
+                                 amp=stepper.amp))
+                if best is None or row[BEST_KEY] < best["score"]:
+                    best = {"step": step, "score": row[BEST_KEY], "metric": BEST_KEY}
+                    checkpoint([out / "best.pt"])
+            if log is not None and row:
+                log.write(step, row)
+            if diverged:
+                raise NonFiniteError(
+                    f"stopped at step {step}: {stats['bad_streak']} consecutive steps with a non-finite loss or "
+                    f"gradient (--max-bad-steps {config.max_bad_steps}); they were skipped and {ckpt_path} "
+                    f"(step {last_saved}) is unchanged; lower --lr or add --clip-grad")
+            if info.is_main and on_step is not None:
+                on_step(step, latest)
             if info.is_main and step % config.sample_every == 0:
                 save_image(out / "samples" / f"step-{step:07d}.png", render_grid(image, valid, output))
             if info.is_main and step % config.checkpoint_every == 0:
-                save_checkpoint(ckpt_path, model, step=step, optimizer=optimizer, **save)
+                checkpoint([ckpt_path] + ([step_path(out, step)] if config.keep_checkpoints else []))
+                prune_checkpoints(out, config.keep_checkpoints)
                 last_saved = step
+    except NonFiniteError:
+        diverged = True
+        raise
     finally:
-        if info.is_main and step != last_saved:
-            save_checkpoint(ckpt_path, model, step=step, optimizer=optimizer, **save)
+        if info.is_main and step != last_saved and not diverged:
+            checkpoint([ckpt_path])
         if log is not None:
             log.close()
-    return TrainResult(step, losses, unwrap(model))
+    return TrainResult(step, latest, unwrap(model), ema.module if ema else None, best)

@@ -10,7 +10,16 @@ With ``M`` the validity mask (1 = known), ``I_comp = M * I_gt + (1 - M) * I_out`
     total   = 1 L_valid + 6 L_hole + 0.05 L_perc + 120 L_style + 0.1 L_tv
 
 ``psi_p`` are VGG-16 pool1, pool2, pool3 on ImageNet-normalised images. The
-Gram matrices and all reductions run in float32 even under autocast.
+Gram matrices and all reductions run in float32 even under autocast; the
+ground truth's features run without autograd.
+
+Value range (a choice the paper leaves open): every term, the pixel and TV
+terms included, sees ImageNet-normalised images ``(x - mean) / std``, the space the
+networks work in (as in the common PyTorch reimplementations). With ``std`` about
+0.226, ``L_valid``, ``L_hole`` and ``L_tv`` are about 4.4 times (1 / std, per channel
+4.4, 4.5, 4.4) what they would be on ``[0, 1]`` images, so against the VGG terms,
+which see normalised images either way, the pixel and TV terms weigh about 4.4
+times more than with a loss on ``[0, 1]`` images and the paper's weights.
 """
 from __future__ import annotations
 
@@ -96,10 +105,12 @@ def inpainting_loss(
     perc, style = zero, zero
     if features is not None:
         b = out.shape[0]
-        feats = features(torch.cat([out, comp, gt]).to(output.dtype))
-        for f in feats.values():
-            f = f.float()
-            f_out, f_comp, f_gt = f[:b], f[b : 2 * b], f[2 * b :].detach()
+        with torch.no_grad():   # the ground truth's features need no autograd graph
+            gt_feats = features(gt.to(output.dtype))
+        feats = features(torch.cat([out, comp]).to(output.dtype))
+        for name, f in feats.items():
+            f, f_gt = f.float(), gt_feats[name].float()
+            f_out, f_comp = f[:b], f[b:]
             perc = perc + (f_out - f_gt).abs().mean() + (f_comp - f_gt).abs().mean()
             g_gt = gram_matrix(f_gt)
             style = style + (gram_matrix(f_out) - g_gt).abs().mean() + (gram_matrix(f_comp) - g_gt).abs().mean()

@@ -1,23 +1,24 @@
-"""Training: learning on real photos, exact resume, 2-process DDP (gloo), checkpoints, data."""
+"""Training end to end: learning on real photos, exact resume, fine-tuning, 2-process DDP (gloo), options."""
 from __future__ import annotations
 
+import csv
 import os
 import socket
 import warnings
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
 
 from qdimd.errors import InputError, ProblemLog
-from inpaint.training.checkpoint import load_checkpoint, read_checkpoint
-from inpaint.training.data import DataConfig, InpaintDataset, StepBatchSampler, training_files
-from inpaint.training.distributed import DistInfo
 from inpaint.nn.models import create_model
-from inpaint.training.loop import TrainConfig, model_kwargs, resolve_config, train
 from inpaint.nn.unet import he_init
+from inpaint.training.batches import model_inputs
+from inpaint.training.checkpoint import load_checkpoint, read_checkpoint
+from inpaint.training.data import DataConfig, InpaintDataset, training_files
+from inpaint.training.distributed import DistInfo
+from inpaint.training.loop import TrainConfig, model_kwargs, resolve_config, train
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using a randomly initialised VGG-16")
 
@@ -30,11 +31,16 @@ def tiny(photo_dir, out, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def collect(config, stop_at=None):
-    losses = []
+def rows(run) -> list[dict]:
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
-    def on_step(step, terms):
-        losses.append((step, terms["total"]))
+
+def collect(config, stop_at=None):
+    seen = []
+
+    def on_step(step, losses):
+        seen.append((step, dict(losses)))
         if step == stop_at:
             raise KeyboardInterrupt
 
@@ -42,15 +48,14 @@ def collect(config, stop_at=None):
         result = train(config, on_step=on_step)
     except KeyboardInterrupt:
         result = None
-    return losses, result
+    return seen, result
 
 
 def test_tiny_model_learns_on_real_photos(photo_dir, tmp_path):
     config = tiny(photo_dir, tmp_path / "run", max_steps=20, sample_every=20, log_every=4)
     data = InpaintDataset(training_files(photo_dir, ProblemLog()), DataConfig((64, 64), seed=99))
     held = [data[50000 + i] for i in range(8)]            # masks and photo crops never trained on
-    x = torch.stack([h["image"] for h in held])
-    valid = torch.stack([h["valid"] for h in held])
+    x, valid, _ = model_inputs(torch.utils.data.default_collate(held), torch.device("cpu"))
 
     def hole_l1(model):
         with torch.no_grad():
@@ -64,33 +69,45 @@ def test_tiny_model_learns_on_real_photos(photo_dir, tmp_path):
     assert after < 0.5 * before, (before, after)
     run = tmp_path / "run"
     assert (run / "samples" / "step-0000020.png").is_file()
-    rows = (run / "log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,total,valid,hole,perceptual,style,tv") and len(rows) == 6
+    log = rows(run)
+    assert list(log[0])[:9] == ["step", "total", "valid", "hole", "perceptual", "style", "tv", "grad_norm", "bad_steps"]
+    assert [int(r["step"]) for r in log] == [4, 8, 12, 16, 20] and all(r["bad_steps"] == "0" for r in log)
+    assert (run / "scan-images.json").is_file()                   # the header scan, reused by --resume
+
+
+def test_log_rows_are_interval_means_read_without_per_step_values(photo_dir, tmp_path):
+    seen, result = collect(tiny(photo_dir, tmp_path / "r", size=(32, 32), batch_size=2, max_steps=6, log_every=3))
+    assert [s for s, _ in seen] == list(range(1, 7))
+    assert seen[0][1] == {} and seen[1][1] == {}                  # nothing read before the first row
+    log = rows(tmp_path / "r")
+    assert seen[2][1]["total"] == pytest.approx(float(log[0]["total"]), rel=1e-5)
+    assert seen[3][1] == seen[2][1] and result.losses == seen[5][1]
+    assert float(log[1]["grad_norm"]) > 0
 
 
 def test_resume_after_interrupt_is_exact(photo_dir, tmp_path):
-    small = dict(size=(32, 32), batch_size=2, max_steps=6, checkpoint_every=2, log_every=2)
-    reference, _ = collect(tiny(photo_dir, tmp_path / "a", **small))
-    first, _ = collect(tiny(photo_dir, tmp_path / "b", **small), stop_at=3)       # Ctrl-C after step 3
-    assert read_checkpoint(tmp_path / "b" / "checkpoint.pt")["step"] == 3           # saved at exit, not only at 2
+    small = dict(size=(32, 32), batch_size=2, max_steps=6, checkpoint_every=2, log_every=2, keep_checkpoints=2)
+    _, reference = collect(tiny(photo_dir, tmp_path / "a", **small))
+    collect(tiny(photo_dir, tmp_path / "b", **small), stop_at=4)               # Ctrl-C after step 4
+    assert read_checkpoint(tmp_path / "b" / "checkpoint.pt")["step"] == 4
     with pytest.raises(InputError, match="--resume"):
         train(tiny(photo_dir, tmp_path / "b", **small))
     with pytest.raises(InputError, match="--batch-size"):
         train(tiny(photo_dir, tmp_path / "b", **{**small, "batch_size": 3}, resume=True))
-    second, result = collect(tiny(photo_dir, tmp_path / "b", **small, resume=True))
-    assert [s for s, _ in first + second] == list(range(1, 7))
-    assert first + second == reference                     # bit-identical loss sequence
-    rows = (tmp_path / "b" / "log.csv").read_text().splitlines()[1:]
-    assert [int(r.split(",")[0]) for r in rows] == [2, 4, 6]
+    _, result = collect(tiny(photo_dir, tmp_path / "b", **small, resume=True))
+    assert [(r["step"], r["total"]) for r in rows(tmp_path / "b")] == [(r["step"], r["total"]) for r in rows(tmp_path / "a")]
+    for k, v in reference.model.state_dict().items():
+        assert torch.equal(v, result.model.state_dict()[k]), k                 # bit-identical weights
     model, info = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
     assert info["step"] == 6 and info["model"] == "pconv" and not model.training
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, result.model.state_dict()[k]), k
+    kept = sorted(p.name for p in (tmp_path / "b" / "checkpoints").iterdir())
+    assert kept == ["step-0000002.pt", "step-0000006.pt"]   # the 2 newest (step 4 went to checkpoint.pt at Ctrl-C)
 
 
 def test_finetune_freezes_encoder_bn(photo_dir, tmp_path):
     collect(tiny(photo_dir, tmp_path / "base", max_steps=2, size=(32, 32), batch_size=2))
-    config = tiny(photo_dir, tmp_path / "ft", max_steps=2, lr=None, size=(32, 32), batch_size=2, finetune=True, init_from=str(tmp_path / "base" / "checkpoint.pt"))
+    config = tiny(photo_dir, tmp_path / "ft", max_steps=2, lr=None, size=(32, 32), batch_size=2, finetune=True,
+                  init_from=str(tmp_path / "base" / "checkpoint.pt"))
     assert resolve_config(config).lr == 5e-5
     base, _ = load_checkpoint(tmp_path / "base" / "checkpoint.pt")
     tuned = train(config).model
@@ -100,6 +117,19 @@ def test_finetune_freezes_encoder_bn(photo_dir, tmp_path):
     assert not torch.equal(base.dec_bn[0].running_mean, tuned.dec_bn[0].running_mean)
     with pytest.raises(ValueError, match="--finetune"):
         resolve_config(replace(config, init_from=None))
+
+
+def test_init_from_starts_a_new_run_and_is_strict_about_shapes(photo_dir, tmp_path):
+    collect(tiny(photo_dir, tmp_path / "base", max_steps=2, size=(32, 32), batch_size=2))
+    base = read_checkpoint(tmp_path / "base" / "checkpoint.pt")["state_dict"]
+    # another batch size, schedule and seed, the same network shape
+    config = tiny(photo_dir, tmp_path / "new", max_steps=1, size=(32, 32), batch_size=3, lr=1e-9, seed=8,
+                  init_from=str(tmp_path / "base" / "checkpoint.pt"))
+    result = train(config)
+    assert read_checkpoint(tmp_path / "new" / "checkpoint.pt")["step"] == 1       # a new run, counted from 0
+    assert torch.allclose(result.model.enc[0].weight, base["enc.0.weight"], atol=1e-6)
+    with pytest.raises(InputError, match="do not fit"):
+        train(replace(config, out=str(tmp_path / "wide"), width=0.25))
 
 
 def _ddp_worker(rank, port, config, path):
@@ -134,20 +164,6 @@ def test_ddp_two_processes_gloo_match_one_process(photo_dir, tmp_path):
     assert (diff > 1e-4).float().mean() < 1e-3 and diff.max() <= 2 * ddp.lr * ddp.max_steps
 
 
-def test_checkpoint_errors(tmp_path):
-    with pytest.raises(InputError, match="no such checkpoint"):
-        load_checkpoint(tmp_path / "missing.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(InputError, match="not a PyTorch checkpoint"):
-        load_checkpoint(tmp_path / "junk.pt")
-    torch.save(create_model("pconv", image_size=32, width=0.125).state_dict(), tmp_path / "plain.pt")
-    with pytest.raises(InputError, match="not an inpaint checkpoint"):
-        load_checkpoint(tmp_path / "plain.pt")
-    torch.save({"format": "inpaint-checkpoint", "x": np.float64(1.0)}, tmp_path / "unsafe.pt")
-    with pytest.raises(InputError, match="weights_only"):
-        load_checkpoint(tmp_path / "unsafe.pt")
-
-
 def test_option_combinations(photo_dir, tmp_path):
     with pytest.raises(ValueError, match="--db"):
         resolve_config(tiny(photo_dir, tmp_path, model="sim1"))
@@ -161,90 +177,32 @@ def test_option_combinations(photo_dir, tmp_path):
     for bad in ((1.0, 6.0), (1.0, 6.0, 0.05, -1.0, 0.1)):
         with pytest.raises(ValueError, match="--loss-weights"):
             resolve_config(tiny(photo_dir, tmp_path, loss_weights=bad))
+    # Iskakov 5.1: Sim-K trains without mask augmentation; PConv with it; either can be overridden
+    assert resolve_config(tiny(photo_dir, tmp_path, model="sim0")).augment_masks is False
+    assert resolve_config(tiny(photo_dir, tmp_path)).augment_masks is True
+    assert resolve_config(tiny(photo_dir, tmp_path, model="sim0", augment_masks=True)).augment_masks is True
+    assert resolve_config(tiny(photo_dir, tmp_path, workers=None)).workers >= 1
+    for bad, match in ((dict(ema=1.0), "--ema"), (dict(clip_grad=0.0), "--clip-grad"), (dict(val_every=5), "--val-images"),
+                       (dict(keep_checkpoints=-1), "--keep-checkpoints"), (dict(max_bad_steps=0), "--max-bad-steps")):
+        with pytest.raises(ValueError, match=match):
+            resolve_config(tiny(photo_dir, tmp_path, **bad))
 
 
 def test_loss_weights_reach_the_loss_and_the_checkpoint(photo_dir, tmp_path):
     config = tiny(photo_dir, tmp_path / "w", size=(32, 32), batch_size=2, max_steps=2, loss_weights=(0, 1, 0, 0, 0))
-    losses, _ = collect(config)
-    rows = (tmp_path / "w" / "log.csv").read_text().splitlines()[1:]
-    total, hole = (float(x) for x in rows[-1].split(",")[1:4:2])
-    assert total == pytest.approx(hole) and losses[-1][1] == pytest.approx(hole, rel=1e-5)
+    collect(config)
+    last = rows(tmp_path / "w")[-1]
+    assert float(last["total"]) == pytest.approx(float(last["hole"]))
     saved = TrainConfig.from_dict(read_checkpoint(tmp_path / "w" / "checkpoint.pt")["config"])
     assert saved.loss_weights == (0.0, 1.0, 0.0, 0.0, 0.0)
     with pytest.raises(InputError, match="--loss-weights"):
         train(replace(config, resume=True, max_steps=3, loss_weights=(1, 6, 0.05, 120, 0.1)))
 
 
-def test_data_is_a_function_of_seed_and_index(photo_dir, tmp_path):
-    bad = tmp_path / "photos"
-    bad.mkdir()
-    for p in sorted(photo_dir.iterdir())[:3]:
-        (bad / p.name).write_bytes(p.read_bytes())
-    (bad / "broken.jpg").write_bytes(b"not an image")
-    problems = ProblemLog()
-    files = training_files(bad, problems)
-    assert len(files) == 3 and "broken.jpg" in problems.summary()
-    a, b = InpaintDataset(files, DataConfig((64, 64), seed=5)), InpaintDataset(files, DataConfig((64, 64), seed=5))
-    for s in (0, 7, 3):
-        assert torch.equal(a[s]["image"], b[s]["image"]) and torch.equal(a[s]["valid"], b[s]["valid"])
-    assert sorted(a.photo_index(s) for s in range(3)) == [0, 1, 2]     # one epoch visits every photo once
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    hole = np.zeros((32, 32), np.uint8)
-    hole[:16] = 255
-    from PIL import Image
-
-    Image.fromarray(hole).save(masks / "m.png")
-    item = InpaintDataset(files, DataConfig((64, 64), masks=str(masks)))[4]
-    assert item["valid"].shape == (1, 64, 64) and item["valid"][0, :32].sum() == 0 and item["valid"][0, 32:].all()
-    batches = list(StepBatchSampler(2, start_step=1, max_steps=3, rank=1, world_size=2))
-    assert batches == [[6, 7], [10, 11]]
-
-
-def test_unreadable_masks_and_photos_are_skipped(photo_dir, tmp_path):
-    from PIL import Image
-
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    hole = np.zeros((32, 32), np.uint8)
-    hole[:16] = 255
-    Image.fromarray(hole).save(masks / "a.png")
-    noise = (np.random.default_rng(0).random((64, 64)) > 0.5).astype(np.uint8) * 255
-    Image.fromarray(noise).save(masks / "b.png")
-    (masks / "bad.png").write_bytes(b"not a mask")                             # fails the header scan
-    (masks / "b.png").write_bytes((masks / "b.png").read_bytes()[:200])         # header fine, pixels truncated
-    problems = ProblemLog()
-    from inpaint.training.data import training_masks
-
-    mask_files = training_masks(masks, problems)
-    assert [p.name for p in mask_files] == ["a.png", "b.png"] and "bad.png" in problems.summary()
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    good = sorted(photo_dir.iterdir())[0]
-    (photos / "a.jpg").write_bytes(good.read_bytes())
-    (photos / "b.jpg").write_bytes(good.read_bytes()[:2000])                   # header fine, pixels truncated
-    files = training_files(photos, ProblemLog())
-    assert len(files) == 2
-    data = InpaintDataset(files, DataConfig((32, 32), masks=str(masks)), mask_files=mask_files)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        items = [data[s] for s in range(12)]
-    assert all(torch.equal(it["valid"][0, :16], torch.zeros(16, 32)) for it in items)   # every mask is a.png
-    assert all(torch.equal(it["image"], items[0]["image"]) for it in items)             # every photo is a.png
-    assert sorted(str(w.message).split(":")[0] for w in caught) == [str(masks / "b.png"), str(photos / "b.jpg")]
-    with pytest.raises(InputError, match="no readable mask"):
-        training_masks(masks / "bad.png", ProblemLog())
-
-
-def test_resolve_device_rejects_unavailable_devices():
-    from inpaint.training.distributed import resolve_device
-
-    assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="like auto, cpu"):
-        resolve_device("gpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA GPU"):
-            resolve_device("cuda:0")
-    elif torch.cuda.device_count() < 64:
-        with pytest.raises(ValueError, match="index below"):
-            resolve_device("cuda:63")
+def test_worker_processes_give_the_same_run(photo_dir, tmp_path):
+    small = dict(size=(32, 32), batch_size=2, max_steps=2, log_every=1)
+    a = train(tiny(photo_dir, tmp_path / "a", **small)).model.state_dict()
+    b = train(tiny(photo_dir, tmp_path / "b", workers=2, **small)).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    drop = lambda log: [{k: v for k, v in r.items() if k != "images_per_s"} for r in log]  # noqa: E731
+    assert drop(rows(tmp_path / "a")) == drop(rows(tmp_path / "b"))
