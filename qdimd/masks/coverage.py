@@ -1,5 +1,9 @@
 """The geometric steps of targeted generation (:mod:`qdimd.masks.targeted`): stroke geometry with lengths,
-the coverage model, fitting strokes into a box, extra strokes, and cheap checks on rendered masks.
+the coverage model, fitting strokes into a box, more or fewer strokes, and cheap checks on rendered masks.
+
+A record's geometry is always computed from all its strokes: in mask version 2 the
+placement fits the union of every stroke (:mod:`qdimd.masks.placement`), so adding or
+dropping a stroke moves the others.
 
 Coverage model: strokes of total drawn area ``S`` (without overlaps) scattered
 over an area ``A`` cover about ``1 - exp(-gamma * S / A)`` of it (a Poisson
@@ -17,7 +21,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .generator import MaskConfig, MaskParams, stroke_geometry
+from .generator import MaskConfig, MaskParams
+from .placement import fit_transform, qd_to_pixels_v1
+from .render import padded_point_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..strokes.store import StrokeStore
@@ -32,22 +38,41 @@ class Geometry:
 
     Attributes:
         params: the record (widths as stored, before any scale ``k``).
-        points: ``(P, 2)`` float64 x, y of all strokes (one-point strokes doubled).
+        qd: ``(P, 2)`` float64 the strokes' Quick, Draw! points (one-point strokes doubled).
+        points: ``(P, 2)`` float64 x, y of all strokes in output px.
         counts: ``(S,)`` int64 points per stroke.
         lengths: ``(S,)`` float64 length of each stroke inside the drawable box.
         widths: ``(S,)`` float64 the record's widths.
     """
 
     params: MaskParams
+    qd: np.ndarray
     points: np.ndarray
     counts: np.ndarray
     lengths: np.ndarray
     widths: np.ndarray
 
 
-def geometry_of(params: MaskParams, config: MaskConfig, store: "StrokeStore", box: Box) -> Geometry:
-    """Polylines of ``params`` exactly as :func:`qdimd.masks.generator.render_mask` draws them, and stroke lengths."""
-    points, counts, _, _ = stroke_geometry([params], config, store)
+def _gather(store: "StrokeStore", strokes) -> tuple[np.ndarray, np.ndarray]:
+    """``(qd, counts)`` of ``strokes``, gathered as :func:`qdimd.masks.generator.stroke_geometry` gathers them."""
+    starts_all, ids = np.asarray(store.stroke_starts), np.asarray(strokes, np.int64)
+    starts = starts_all[ids]
+    index, counts = padded_point_index(starts, starts_all[ids + 1] - starts)
+    return np.asarray(store.points)[index].astype(np.float64), counts
+
+
+def _place(params: MaskParams, config: MaskConfig, qd: np.ndarray, counts: np.ndarray, box: Box) -> Geometry:
+    """The geometry of ``params`` from its gathered points: the same floats as
+    :func:`qdimd.masks.generator.stroke_geometry` (one mask, without its batch machinery)."""
+    h, w = config.size
+    dy, dx = params.offset
+    if params.version == 1:
+        (sx, bx), (sy, by) = qd_to_pixels_v1(params.upscale, w), qd_to_pixels_v1(params.upscale, h)
+    else:
+        (x0, y0), (x1, y1) = qd.min(axis=0).tolist(), qd.max(axis=0).tolist()
+        fit_box = (0.0, 0.0, float(h), float(w)) if params.fit_box is None else params.fit_box
+        sx, bx, sy, by = fit_transform((x0, y0, x1, y1), fit_box, params.upscale, *params.mirror)
+    points = qd * np.array([sx, sy]) + np.array([bx + dx, by + dy])
     top, left, bottom, right = box
     d = points[1:] - points[:-1]
     mid2 = points[1:] + points[:-1]  # twice the segment midpoints
@@ -58,25 +83,40 @@ def geometry_of(params: MaskParams, config: MaskConfig, store: "StrokeStore", bo
     seg[-1] = 0.0
     starts = np.cumsum(counts) - counts
     seg[starts[1:] - 1] = 0.0  # the gaps between strokes
-    return Geometry(params, points, counts, np.add.reduceat(seg, starts), np.asarray(params.widths, np.float64))
+    return Geometry(params, qd, points, counts, np.add.reduceat(seg, starts), np.asarray(params.widths, np.float64))
 
 
-def join_geometry(geo: Geometry, more: Geometry) -> Geometry:
-    """``geo``'s strokes followed by ``more``'s (same transform, clip box and augmentation)."""
-    p, q = geo.params, more.params
-    params = replace(p, drawings=p.drawings + q.drawings, strokes=p.strokes + q.strokes, widths=p.widths + q.widths)
-    return Geometry(
-        params, np.concatenate([geo.points, more.points]), np.concatenate([geo.counts, more.counts]),
-        np.concatenate([geo.lengths, more.lengths]), np.concatenate([geo.widths, more.widths]),
-    )
+def geometry_of(params: MaskParams, config: MaskConfig, store: "StrokeStore", box: Box) -> Geometry:
+    """Polylines of ``params`` exactly as :func:`qdimd.masks.generator.render_mask` draws them, and stroke lengths
+    inside ``box``."""
+    return _place(params, config, *_gather(store, params.strokes), box)
 
 
-def truncate_geometry(geo: Geometry, keep: int) -> Geometry:
-    """The first ``keep`` strokes of ``geo``."""
+def regeometry(geo: Geometry, params: MaskParams, config: MaskConfig, box: Box) -> Geometry:
+    """The geometry of ``params`` (``geo``'s record with another offset, box or the like; same strokes)."""
+    return _place(params, config, geo.qd, geo.counts, box)
+
+
+def with_strokes(params: MaskParams, drawings: tuple[int, ...], strokes: tuple[int, ...],
+                 widths: tuple[float, ...]) -> MaskParams:
+    """``params`` with more strokes (same upscale, placement box, clip box and augmentation)."""
+    return replace(params, drawings=params.drawings + drawings, strokes=params.strokes + strokes,
+                   widths=params.widths + widths)
+
+
+def grow_geometry(geo: Geometry, drawings: tuple[int, ...], strokes: tuple[int, ...], widths: tuple[float, ...],
+                  config: MaskConfig, store: "StrokeStore", box: Box) -> Geometry:
+    """``geo`` with more strokes (same upscale, placement box, clip box and augmentation; all strokes re-placed)."""
+    params = with_strokes(geo.params, drawings, strokes, widths)
+    qd, counts = _gather(store, strokes)
+    return _place(params, config, np.concatenate([geo.qd, qd]), np.concatenate([geo.counts, counts]), box)
+
+
+def shrink_geometry(geo: Geometry, keep: int, config: MaskConfig, box: Box) -> Geometry:
+    """``geo`` with only its first ``keep`` strokes (re-placed)."""
     p = geo.params
     params = replace(p, drawings=p.drawings[:keep], strokes=p.strokes[:keep], widths=p.widths[:keep])
-    n_points = int(geo.counts[:keep].sum())
-    return Geometry(params, geo.points[:n_points], geo.counts[:keep], geo.lengths[:keep], geo.widths[:keep])
+    return _place(params, config, geo.qd[:int(geo.counts[:keep].sum())], geo.counts[:keep], box)
 
 
 def area_terms(geo: Geometry) -> tuple[float, float]:
@@ -107,33 +147,15 @@ def measured_gamma(ratio: float, share: float, a: float, b: float, k: float, are
     return -math.log(1.0 - r_in) / drawn
 
 
-def fit_into_box(params: MaskParams, config: MaskConfig, store: "StrokeStore", box: Box) -> MaskParams:
-    """Shrink (``upscale``) and translate (``offset``) the strokes' bounding box into ``box``.
-
-    A margin of the mean stroke radius is kept (at most 1/8 of the box), so at the
-    sampled widths strokes are not cut by a clip box equal to ``box``.
-    """
-    h, w = config.size
+def fit_into_box(params: MaskParams, box: Box, pad: float) -> MaskParams:
+    """Fit the strokes' union into ``box`` less ``pad`` px on each side (version 2's ``fit_box``), so that
+    after the upscale about its centre the union spans the padded box: strokes whose radius is at most
+    ``pad`` are not cut by a clip box equal to ``box``. Widths are kept."""
     top, left, bottom, right = box
-    starts, points = np.asarray(store.stroke_starts), np.asarray(store.points)  # plain views: fast slicing
-    qd = np.concatenate([points[starts[s]:starts[s + 1]] for s in params.strokes])
-    (x0, y0), (x1, y1) = qd.min(axis=0).tolist(), qd.max(axis=0).tolist()  # in 0..255
-    # positions relative to the centre before the upscale (see qdimd.masks.generator)
-    px0, px1 = (x0 + 0.5) * w / 256.0 - w / 2.0, (x1 + 0.5) * w / 256.0 - w / 2.0
-    py0, py1 = (y0 + 0.5) * h / 256.0 - h / 2.0, (y1 + 0.5) * h / 256.0 - h / 2.0
-    inner_w, inner_h = right - left, bottom - top
-    radius = 0.5 * sum(params.widths) / len(params.widths) * params.upscale
-    pad_x, pad_y = min(radius, inner_w / 8.0), min(radius, inner_h / 8.0)
-    upscale = min(params.upscale, (inner_w - 2 * pad_x) / max(px1 - px0, 1e-9), (inner_h - 2 * pad_y) / max(py1 - py0, 1e-9))
-
-    def shift(size: float, p0: float, p1: float, low: float, high: float, pad: float) -> float:
-        centre, half = size / 2.0 + (p0 + p1) / 2.0 * upscale, (p1 - p0) / 2.0 * upscale
-        lo_c, hi_c = low + pad + half, high - pad - half
-        return min(max(centre, lo_c), max(lo_c, hi_c)) - centre
-
-    dx = shift(w, px0, px1, left, right, pad_x)
-    dy = shift(h, py0, py1, top, bottom, pad_y)
-    return replace(params, upscale=float(upscale), offset=(float(dy), float(dx)))
+    cy, cx = (top + bottom) / 2.0, (left + right) / 2.0
+    hh = max(0.5, (bottom - top) / 2.0 - pad) / params.upscale
+    hw = max(0.5, (right - left) / 2.0 - pad) / params.upscale
+    return replace(params, fit_box=(cy - hh, cx - hw, cy + hh, cx + hw))
 
 
 def sample_extra_strokes(
@@ -143,7 +165,8 @@ def sample_extra_strokes(
     uniform width. Returns ``(drawings, strokes, widths)``."""
     u = rng.random(3 * m)
     drawing_starts = np.asarray(store.drawing_starts)
-    drawings = pool[(u[:m] * len(pool)).astype(np.int64)]
+    picks = (u[:m] * len(pool)).astype(np.int64)
+    drawings = pool.start + pool.step * picks if isinstance(pool, range) else np.asarray(pool)[picks]
     first = drawing_starts[drawings]
     strokes = first + (u[m:2 * m] * (drawing_starts[drawings + 1] - first)).astype(np.int64)
     scale = min(config.size) / config.reference_size

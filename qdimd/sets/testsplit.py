@@ -90,11 +90,20 @@ def plan_chunks(per_group: int, edges: Sequence[float] = DEFAULT_EDGES) -> list[
     return chunks
 
 
+@functools.lru_cache(maxsize=4)
+def _pool(store, split: str | None):
+    """One drawing pool per (store, split), shared by the 12 generators of a process (8 bytes a drawing)."""
+    from ..masks.generator import drawing_pool
+
+    return drawing_pool(store, split)
+
+
 @functools.lru_cache(maxsize=16)
 def _generator(spec: BucketSpec, store, bucket: int, group: str):
     from ..masks.targeted import TargetedGenerator
 
-    return TargetedGenerator.for_group(bucket, group, spec.config, store, spec.seed, edges=spec.edges, margin=spec.margin)
+    return TargetedGenerator.for_group(bucket, group, spec.config, store, spec.seed, edges=spec.edges, margin=spec.margin,
+                                       pool=_pool(store, spec.config.split))
 
 
 def run_chunk(spec: BucketSpec, store, chunk: Chunk) -> int:
