@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..strokes.store import StrokeStore
 
 __all__ = ["QD_SIZE", "MaskConfig", "MaskGenerator", "MaskParams", "hole_to_valid", "mask_rng", "render_mask",
-           "drawing_pool", "sample_mask", "sample_mask_params", "stroke_geometry"]
+           "draw_record", "drawing_pool", "sample_mask", "sample_mask_params", "stroke_geometry"]
 
 
 def drawing_pool(store: "StrokeStore", split: str | None) -> "np.ndarray | range":
@@ -199,12 +199,30 @@ def stroke_geometry(params_list: list[MaskParams], config: MaskConfig, store: "S
     return points, counts, widths, per_mask
 
 
-def _finish(hole: np.ndarray, params: MaskParams) -> np.ndarray:
-    """Augmentation, then the clip box (in place where possible)."""
-    if params.augment is not None:
-        from .augment import apply_augment
+def draw_record(canvas, points: np.ndarray, counts: np.ndarray, widths: np.ndarray, params: MaskParams) -> np.ndarray:
+    """Draw one record's strokes (from :func:`stroke_geometry`) and finish the mask: augmentation, clip box.
 
-        hole = apply_augment(hole, params.augment)
+    Version 2 applies the augmentation's rotation and crop to the strokes before drawing them
+    (:func:`qdimd.masks.augment.stroke_affine`: exact, as smooth as a fresh render); version 1
+    resamples the rendered mask (:func:`qdimd.masks.augment.apply_augment`).
+
+    Returns:
+        ``(H, W)`` bool, True = hole (a new array).
+    """
+    augment = params.augment
+    if augment is None:
+        return apply_clip_box(canvas.draw(points, counts, widths) != 0, params.clip_box)
+    from .augment import apply_augment, apply_augment_after_drawing, stroke_affine
+
+    if params.version == 1:
+        hole = apply_augment(canvas.draw(points, counts, widths) != 0, augment, smooth=False)
+        return apply_clip_box(hole, params.clip_box)
+    carried = stroke_affine(augment, canvas.shape)
+    matrix = None
+    if carried is not None:
+        matrix, scale = carried
+        points, widths = points @ matrix[:, :2].T + matrix[:, 2], np.asarray(widths, np.float64) * scale
+    hole = apply_augment_after_drawing(canvas.draw(points, counts, widths) != 0, augment, matrix)
     return apply_clip_box(hole, params.clip_box)
 
 
@@ -223,8 +241,7 @@ def render_mask(params: MaskParams, config: MaskConfig, store: "StrokeStore", *,
     if canvas is None:
         canvas = create_canvas(config.size, config.renderer)
     points, counts, widths, _ = stroke_geometry([params], config, store)
-    hole = canvas.draw(points, counts, widths) != 0
-    return _finish(hole, params)
+    return draw_record(canvas, points, counts, widths, params)
 
 
 def sample_mask(
@@ -244,16 +261,16 @@ def sample_mask(
     params = sample_mask_params(rng, config, store, pool, index, seed)
     if params.augment is None or config.allow_empty or params.version == 1:
         return params, None
-    from .augment import apply_augment, sample_augment_params
+    from .augment import sample_augment_params
 
     points, counts, widths, _ = stroke_geometry([params], config, store)
-    base = canvas.draw(points, counts, widths) != 0
     for _ in range(_MAX_REDRAWS):
-        hole = apply_clip_box(apply_augment(base, params.augment), params.clip_box)
+        hole = draw_record(canvas, points, counts, widths, params)
         if hole.any():
             return params, hole
         params = replace(params, augment=sample_augment_params(rng, config.augment, config.size))
-    return replace(params, augment=None), apply_clip_box(base, params.clip_box)
+    params = replace(params, augment=None)
+    return params, draw_record(canvas, points, counts, widths, params)
 
 
 def hole_to_valid(hole: np.ndarray) -> np.ndarray:
@@ -318,10 +335,12 @@ class MaskGenerator:
         for i, (params, n) in enumerate(zip(params_list, per_mask.tolist())):
             s1 = s0 + n
             p1 = p0 + sum(counts_list[s0:s1])
-            pixels = self.canvas.draw_prepared(rows[p0:p1], counts_list[s0:s1], widths_list[s0:s1])
-            np.not_equal(pixels, 0, out=out[i])
-            if params.augment is not None or params.clip_box is not None:
-                out[i] = _finish(out[i].copy(), params)
+            if params.augment is not None:  # drawn on its own (version 2 transforms the strokes first)
+                out[i] = draw_record(self.canvas, points[p0:p1], counts[s0:s1], widths[s0:s1], params)
+            else:
+                pixels = self.canvas.draw_prepared(rows[p0:p1], counts_list[s0:s1], widths_list[s0:s1])
+                np.not_equal(pixels, 0, out=out[i])
+                apply_clip_box(out[i], params.clip_box)
             s0, p0 = s1, p1
         return out
 

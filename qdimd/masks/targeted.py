@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .augment import apply_augment
 from ..buckets import DEFAULT_EDGES, GROUPS, bucket_range, default_margin, edge_margins
 from .coverage import (
     Geometry,
@@ -66,7 +65,7 @@ from .coverage import (
     width_scale_for,
     with_strokes,
 )
-from .generator import MaskConfig, MaskParams, drawing_pool, mask_rng, sample_mask_params
+from .generator import MaskConfig, MaskParams, draw_record, drawing_pool, mask_rng, sample_mask_params
 from .render import apply_clip_box, create_canvas
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -309,10 +308,7 @@ class TargetedGenerator:
     def _render(self, geo: Geometry, k: float) -> np.ndarray:
         """Render with widths scaled by ``k`` exactly as :func:`qdimd.masks.generator.render_mask` renders
         :meth:`_record` ``(geo, k)``: the same drawn widths, then augmentation, then the clip box."""
-        hole = self.canvas.draw(geo.points, geo.counts, (geo.widths * k) * geo.params.upscale) != 0
-        if geo.params.augment is not None:
-            hole = apply_augment(hole, geo.params.augment)
-        return apply_clip_box(hole, geo.params.clip_box)
+        return draw_record(self.canvas, geo.points, geo.counts, (geo.widths * k) * geo.params.upscale, geo.params)
 
     def _fix_border(self, geo: Geometry, k: float, hole: np.ndarray) -> tuple[MaskParams, np.ndarray]:
         """Translate by whole px toward the nearest edge so that some hole lies within ``max_border_distance``."""
