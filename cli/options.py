@@ -44,6 +44,26 @@ vgg_weights_option = click.option(
 )
 
 
+def _parse_kind(ctx, param, value: str | None) -> str | None:
+    """Callback of ``--kind``: the canonical spec text, or None for plain ``qdimd`` (Algorithm 1)."""
+    if value is None or value.strip() == "qdimd":
+        return None
+    from qdimd.kinds import parse_kind
+
+    try:
+        spec = parse_kind(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return None if spec.is_default else str(spec)
+
+
+kind_option = click.option(
+    "--kind", default="qdimd", show_default=True, callback=_parse_kind, metavar="KIND[:W,...]",
+    help="Mask kind (qdimd, lama-thin, lama-medium, lama-thick, lama-train, mat, comodgan, deepfill, box), "
+         "options in brackets (mat[hole_range=0.1..0.6]) or a mixture (lama-thick:0.5,qdimd:0.5); docs/mask-kinds.md.",
+)
+
+
 def split_names(ctx, param, value: str | None) -> list[str] | None:
     """Callback of a ``NAME[,NAME...]`` option: the stripped, non-empty names (None when not given)."""
     if value is None:

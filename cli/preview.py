@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, seed_option, user_errors
+from .options import SIZE, kind_option, seed_option, user_errors
 
 
 @click.command()
@@ -17,24 +17,28 @@ from .options import SIZE, seed_option, user_errors
 @click.option("--hole-value", type=click.Choice(["auto", "255", "0"]), default="auto", show_default=True,
               help="Polarity of SOURCE's files; auto = its config.json, else 255 (white holes).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@kind_option
 @user_errors
-def preview(source, n, size, seed, columns, cell, hole_value, out):
+def preview(source, n, size, seed, columns, cell, hole_value, out, kind):
     """Write a contact sheet of masks (holes white) labelled with their hole ratio.
 
     SOURCE is a folder written by `qdimd generate` (or its manifest.csv, or any
-    folder of mask images); without SOURCE, N masks are generated on the fly.
+    folder of mask images); without SOURCE, N masks of --kind are generated on the fly.
     """
     import io
 
     from qdimd.io import atomic_write_bytes
     from qdimd.files.preview import load_folder_masks, render_contact_sheet
 
+    if source is not None and kind is not None:
+        raise click.UsageError("--kind applies to generated masks (without SOURCE) only")
     if source is not None:
         holes, labels = load_folder_masks(source, n, hole_value=None if hole_value == "auto" else int(hole_value))
     else:
-        from qdimd.masks.generator import MaskConfig, MaskGenerator
+        from qdimd.kinds import create_generator
+        from qdimd.masks.generator import MaskConfig
 
-        holes = list(MaskGenerator(MaskConfig(size=size), seed=seed).batch(0, n))
+        holes = list(create_generator(MaskConfig(size=size), seed=seed, kind=kind).batch(0, n))
         labels = [f"#{i} {100 * h.mean():.1f}%" for i, h in enumerate(holes)]
     buffer = io.BytesIO()
     render_contact_sheet(holes, labels, columns=columns, cell=cell).save(buffer, format="PNG", optimize=True)

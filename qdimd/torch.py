@@ -32,7 +32,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from .masks.augment import AugmentConfig
 from .buckets import DEFAULT_EDGES, GROUPS, default_margin
 from .errors import InputError, ProblemLog
-from .masks.generator import MaskConfig, MaskGenerator
+from .masks.generator import MaskConfig
 from .io import PathLike, hole_from_gray
 from .files.maskfiles import decide_hole_value, find_masks, frame_white_fraction, iter_mask_grays
 from .sets.measure import check_hole_value
@@ -76,7 +76,10 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
 class _Source:
     """Picklable recipe of a mask generator; the generator itself is built lazily in each process."""
 
-    def __init__(self, size, config, store, seed, augment, ratio_range, border, margin):
+    def __init__(self, size, config, store, seed, augment, ratio_range, border, margin, kind=None):
+        from .kinds import parse_kind
+
+        self.kind = None if kind is None or parse_kind(kind).is_default else str(parse_kind(kind))
         config = MaskConfig() if config is None else config
         if size is not None:
             config = dataclasses.replace(config, size=_size(size))
@@ -100,16 +103,18 @@ class _Source:
     def generator(self):
         if self._generator is None:
             if self.ratio_range is None:
-                self._generator = MaskGenerator(self.config, self.store, self.seed)
+                from .kinds import create_generator
+
+                self._generator = create_generator(self.config, self.store, self.seed, self.kind)
             else:
-                from .masks.targeted import TargetedGenerator
+                from .kinds import create_targeted
 
                 kwargs = {}
                 if self.border == GROUPS[0]:
                     kwargs["min_border_distance"] = self.margin
                 elif self.border == GROUPS[1]:
                     kwargs["max_border_distance"] = self.margin - 1
-                self._generator = TargetedGenerator(self.config, self.store, self.seed, self.ratio_range, **kwargs)
+                self._generator = create_targeted(self.kind, self.config, self.store, self.seed, self.ratio_range, **kwargs)
             self.store = self._generator.store
         return self._generator
 
@@ -134,6 +139,8 @@ class MaskDataset(Dataset):
             (some hole closer), or None.
         margin: border margin in px; None = ``round(50 * min(H, W) / 512)``.
         dtype, polarity, channels: the output tensor (module docstring).
+        kind: mask kind or mixture (:mod:`qdimd.kinds`, e.g. ``"lama-thick"``, ``"mat:0.5,qdimd:0.5"``);
+            None/``"qdimd"`` = Algorithm 1 as configured by ``config``.
 
     Example:
         >>> ds = MaskDataset(1000, size=256, seed=0, polarity="valid")
@@ -144,12 +151,12 @@ class MaskDataset(Dataset):
     def __init__(self, length: int, *, size: int | Sequence[int] | None = None, config: MaskConfig | None = None,
                  store=None, seed: int = 0, augment: AugmentConfig | None = None,
                  ratio_range: tuple[float, float] | None = None, border: str | None = None, margin: int | None = None,
-                 dtype: str = "float32", polarity: str = "hole", channels: int = 1):
+                 dtype: str = "float32", polarity: str = "hole", channels: int = 1, kind: str | None = None):
         if length < 0:
             raise ValueError(f"Expected length >= 0, got {length}")
         _check_output(dtype, polarity, channels)
         self.length, self.dtype, self.polarity, self.channels = int(length), dtype, polarity, channels
-        self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin)
+        self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin, kind)
 
     def __len__(self) -> int:
         return self.length
@@ -166,18 +173,18 @@ class RandomMaskDataset(IterableDataset):
 
     Args:
         length: masks per epoch (over all workers); None = infinite.
-        other arguments: as in :class:`MaskDataset`.
+        other arguments: as in :class:`MaskDataset` (``kind`` too).
     """
 
     def __init__(self, length: int | None = None, *, size: int | Sequence[int] | None = None,
                  config: MaskConfig | None = None, store=None, seed: int = 0, augment: AugmentConfig | None = None,
                  ratio_range: tuple[float, float] | None = None, border: str | None = None, margin: int | None = None,
-                 dtype: str = "float32", polarity: str = "hole", channels: int = 1):
+                 dtype: str = "float32", polarity: str = "hole", channels: int = 1, kind: str | None = None):
         if length is not None and length < 0:
             raise ValueError(f"Expected length >= 0 or None, got {length}")
         _check_output(dtype, polarity, channels)
         self.length, self.dtype, self.polarity, self.channels = length, dtype, polarity, channels
-        self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin)
+        self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin, kind)
         self.epoch: int | None = None
         self._iterations = 0
 

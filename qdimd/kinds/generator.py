@@ -25,7 +25,7 @@ from .spec import KindSpec, parse_kind
 if TYPE_CHECKING:  # pragma: no cover
     from ..strokes.store import StrokeStore
 
-__all__ = ["KindGenerator", "KindParams", "render_kind_params", "sample_kind_params"]
+__all__ = ["KindGenerator", "KindParams", "create_generator", "render_kind_params", "sample_kind_params"]
 
 _PARAMS = {"mat": MatParams, "comodgan": MatParams, "deepfill": DeepfillParams, "box": BoxParams,
            **{k: LamaParams for k in LAMA_KINDS}}
@@ -178,6 +178,7 @@ class KindGenerator:
         self.spec, self.config, self.seed = parse_kind(kind), config, int(seed)
         self.size = tuple(config.size)
         self.qdimd = MaskGenerator(config, store, seed) if "qdimd" in self.spec.names else None
+        self.store = None if self.qdimd is None else self.qdimd.store
         self._holes: OrderedDict = OrderedDict()
         self._cache = max(1, _CACHE_BYTES // (self.size[0] * self.size[1]))
 
@@ -236,3 +237,11 @@ class KindGenerator:
         while True:
             yield self.generate(index)
             index += 1
+
+
+def create_generator(config: MaskConfig, store: "StrokeStore | None" = None, seed: int = 0,
+                     kind: "KindSpec | str | None" = None):
+    """:class:`qdimd.masks.generator.MaskGenerator` for plain ``qdimd`` (or None), else :class:`KindGenerator`."""
+    if kind is None or parse_kind(kind).is_default:
+        return MaskGenerator(config, store, seed)
+    return KindGenerator(kind, config, store, seed)
