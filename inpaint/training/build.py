@@ -59,14 +59,21 @@ def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: Di
 
 
 def build_loss(config: TrainConfig, info: DistInfo, device: torch.device) -> InpaintingLoss:
-    """The PConv loss with VGG-16 pool1-pool3; local rank 0 resolves the weights (download) first."""
+    """The PConv loss with VGG-16 pool1-pool3; local rank 0 resolves the weights (download) first.
+
+    With zero perceptual and style weights no VGG-16 is loaded or run (the pixel and TV terms only).
+    """
     from ..nn.vgg import VGG16Features, load_vgg16
+
+    weights = LossWeights(*config.loss_weights)
+    if weights.perceptual == 0 and weights.style == 0:
+        return InpaintingLoss(None, weights)
 
     with main_first(info, per_node=True):
         vgg = load_vgg16(config.vgg_weights, allow_random=config.allow_random_vgg, width=config.vgg_width,
                          progress=info.is_main)
     features = VGG16Features(vgg, ("pool1", "pool2", "pool3")).to(device)
-    return InpaintingLoss(features, LossWeights(*config.loss_weights))
+    return InpaintingLoss(features, weights)
 
 
 def init_weights(model: nn.Module, path: str) -> None:
