@@ -30,9 +30,9 @@ import orjson
 
 from ..errors import InputError
 from ..masks.generator import MaskConfig
-from .layout import FORMATS, LAYOUTS, Task, plan_tasks
+from .layout import FORMATS, LAYOUTS, Task, check_png_bits, part_range, plan_tasks
 from ..io import atomic_write_bytes
-from .writetask import PARTS_DIR, WriteSpec, file_of, run_task
+from .writetask import PARTS_DIR, WriteSpec, _worker_generator, file_of, run_task
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
 CONFIG_NAME = "config.json"
@@ -74,7 +74,7 @@ def run_config(spec: WriteSpec, store_info: dict) -> dict:
     from ..version import __version__
 
     return {"qdimd_version": __version__, "n": spec.n, "seed": spec.seed, "hole_value": spec.hole_value,
-            "layout": spec.layout, "format": spec.format,
+            "png_bits": spec.png_bits, "layout": spec.layout, "format": spec.format,
             "shard_size": spec.shard_size if spec.format == "tar" else None,
             "mask_config": spec.config.to_dict(), "store": store_info}
 
@@ -87,14 +87,19 @@ def _comparable(config: dict) -> dict:
 
 def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_value: int = 255,
                 layout: str = "plain", fmt: str = "png", shard_size: int = 10000,
-                part: tuple[int, int] | None = None, resume: bool = False, sources=None) -> Run:
-    """Check the folder, write ``config.json`` and plan the remaining tasks.
+                part: tuple[int, int] | None = None, resume: bool = False, sources=None, png_bits: int = 8) -> Run:
+    """Check the options and the folder, write ``config.json`` and plan the remaining tasks.
+
+    Nothing is written before the run is known to start: every option is checked, and the
+    generator the workers will use is built and samples the part's first mask (an empty
+    drawing pool, e.g. ``split="test"`` on a store without test categories, fails here).
 
     Args:
         out: output folder (created).
         config, store, seed: what to generate; ``store`` must be file-backed (``store.path``).
         n: masks in the whole run (all parts).
         hole_value: pixel value of holes (255 white, 0 black).
+        png_bits: 8 (8-bit PNGs) or 1 (1-bit); see :mod:`qdimd.files.layout`.
         layout, fmt, shard_size: see :mod:`qdimd.files.layout`.
         part: ``(K, N)`` to write only part K of N.
         resume: skip tasks already complete (manifest rows known and every file there); without it,
@@ -114,6 +119,9 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
         raise ValueError(f"Expected layout in {LAYOUTS} and format in {FORMATS}, got {layout!r}, {fmt!r}")
     if shard_size < 1:
         raise ValueError(f"Expected shard_size >= 1, got {shard_size}")
+    check_png_bits(png_bits)
+    if part is not None:
+        part_range(1, part)  # checks K/N
     if getattr(store, "path", None) is None:
         raise ValueError("Expected a file-backed stroke store (StrokeStore.load / open_strokes), got an in-memory one")
     from ..masks.render import resolve_renderer
@@ -122,7 +130,12 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     # so a resume or a replay where it is missing fails instead of mixing masks of two renderers.
     config = replace(config, renderer=resolve_renderer(config.renderer))
     out = Path(out)
-    spec = WriteSpec(str(out.absolute()), config, str(store.path), int(seed), int(n), int(hole_value), layout, fmt, int(shard_size))
+    spec = WriteSpec(str(out.absolute()), config, str(store.path), int(seed), int(n), int(hole_value), layout, fmt,
+                     int(shard_size), png_bits=int(png_bits))
+    (first, stop), tasks = plan_tasks(spec.n, fmt, spec.shard_size, part)
+    stat = os.stat(spec.store_path)  # the generator of an in-process run, cached for it (qdimd.files.writetask)
+    _worker_generator(config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns)).params(
+        min(first, n - 1))
     wanted = run_config(spec, store_description(store, sources))
     config_path = out / CONFIG_NAME
     if config_path.is_file():
@@ -141,7 +154,6 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     (out / PARTS_DIR).mkdir(exist_ok=True)
     if not config_path.is_file():
         atomic_write_bytes(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    (first, stop), tasks = plan_tasks(spec.n, fmt, spec.shard_size, part)
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")
     names = {file_of(spec, i).split(":")[0] for t in tasks for i in range(t.first, t.stop)}
     files = set(os.listdir(out))

@@ -5,6 +5,13 @@ Runs in worker processes (or in-process); everything it needs travels in a hasha
 memory-mapped, by path). Files are written under ``.NAME.<random>.tmp`` and renamed, so a
 killed task leaves only complete files; its manifest part is written last, so a part
 file proves the task finished. See :mod:`qdimd.files.writer` for the run around it.
+
+The file path, per mask (measured in ``benchmarks/bench_generate.py``): the main thread
+renders a batch into a reused buffer, measures each mask and turns it into its PNG
+scanlines (:func:`qdimd.files.layout.png_rows`, the only copy); one writer thread per
+process takes whole batches, deflates each mask (ISA-L releases the GIL) and writes it
+with bare ``os`` calls, so deflating and file-system latency overlap rendering, and the
+hand-off costs one queue operation per batch rather than one per mask.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import csv
 import functools
 import io
 import os
+import secrets
 import tarfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -22,14 +30,14 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from ..buckets import border_distance, hole_ratio
-from ..masks.generator import MaskConfig, MaskGenerator
+from ..buckets import border_distance
 from ..io import atomic_open, atomic_write_bytes
-from .layout import Task, encode_png, mask_stem, shard_name, tar_member
+from ..masks.generator import MaskConfig, MaskGenerator
+from .layout import Task, encode_png_rows, mask_stem, png_rows, shard_name, tar_member
 
 PARTS_DIR = ".qdimd-parts"
-WRITE_THREADS = 2
-"""Threads per worker that encode and write PNG files."""
+IN_FLIGHT = 2
+"""Batches handed to the writer thread and not yet written (bounds memory; errors surface within two batches)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class WriteSpec:
     format: str = "png"
     shard_size: int = 10000
     resume: bool = False
+    png_bits: int = 8
 
 
 def file_of(spec: WriteSpec, index: int) -> str:
@@ -68,55 +77,85 @@ def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tup
     return MaskGenerator(config, StrokeStore.load(store_path), seed)
 
 
-def _encode_and_write(path: Path, hole: np.ndarray, hole_value: int) -> None:
-    atomic_write_bytes(path, encode_png(hole, hole_value))
+def write_file(folder: str, name: str, data: bytes, token: str) -> None:
+    """Write ``folder/name`` through ``folder/.name.<token>.tmp`` and a rename (the cheap form of
+    :func:`qdimd.io.atomic_write_bytes` for many small files: one token per task, bare ``os`` calls)."""
+    path, tmp = os.path.join(folder, name), os.path.join(folder, f".{name}.{token}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_batch(spec: WriteSpec, token: str, batch: list[tuple[str, np.ndarray]]) -> None:
+    for name, payload in batch:
+        if spec.resume and os.path.exists(os.path.join(spec.out, name)):
+            continue  # a finished file of an interrupted task (pure function of the index: same bytes)
+        write_file(spec.out, name, encode_png_rows(payload, spec.config.size[1], spec.png_bits), token)
 
 
 def run_task(spec: WriteSpec, task: Task) -> int:
-    """Render, encode and write one task's masks and its manifest part; returns the mask count.
-
-    PNG encoding and file writes run in :data:`WRITE_THREADS` threads (OpenCV and file I/O
-    release the GIL) so that rendering overlaps file-system latency; on a local disk of a busy
-    2-core machine we measured no difference, it pays off where each file operation is slow
-    (network file systems).
-    """
+    """Render, encode and write one task's masks and its manifest part; returns the mask count."""
     stat = os.stat(spec.store_path)
     gen = _worker_generator(spec.config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
-    out = Path(spec.out)
     h, w = spec.config.size
     step = max(1, min(64, (1 << 22) // (h * w)))
     buffer = np.empty((step, h, w), dtype=bool)
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")
-    with ThreadPoolExecutor(WRITE_THREADS) as threads, _tar_writer(spec, task) as add_member:
-        pending: deque = deque()
+    size = float(h * w)
+    with _sink(spec, task) as put:
         for start in range(task.first, task.stop, step):
             params = [gen.params(i) for i in range(start, min(task.stop, start + step))]
             holes = gen.render(params, out=buffer[: len(params)])
+            batch = []
             for p, hole in zip(params, holes):
                 file = file_of(spec, p.index)
-                writer.writerow([p.index, file, repr(hole_ratio(hole)), border_distance(hole),
+                writer.writerow([p.index, file, repr(int(np.count_nonzero(hole)) / size), border_distance(hole),
                                  orjson.dumps(p.to_dict()).decode()])
-                if add_member is not None:
-                    add_member(file.split(":")[1], encode_png(hole, spec.hole_value))
-                elif not (spec.resume and (out / file).exists()):
-                    pending.append(threads.submit(_encode_and_write, out / file, hole.copy(), spec.hole_value))
-                while len(pending) > 4 * WRITE_THREADS or (pending and pending[0].done()):
-                    pending.popleft().result()  # bounded memory; re-raises write errors
-        for future in pending:
-            future.result()
-    atomic_write_bytes(out / PARTS_DIR / task.part_name, rows.getvalue().encode())
+                batch.append((file, png_rows(hole, spec.hole_value, spec.png_bits)))
+            put(batch)
+    atomic_write_bytes(Path(spec.out) / PARTS_DIR / task.part_name, rows.getvalue().encode())
     return task.stop - task.first
 
 
 @contextlib.contextmanager
-def _tar_writer(spec: WriteSpec, task: Task):
-    """For tar runs, yields ``add(member, data)`` streaming into the shard's temporary file
-    (renamed when complete); else yields None."""
-    if spec.format != "tar":
-        yield None
+def _sink(spec: WriteSpec, task: Task):
+    """Yields ``put(batch)``, ``batch`` a list of ``(file, payload)``: for tar runs each member is
+    streamed into the shard's temporary file (renamed when complete); for PNG files a writer
+    thread writes them (at most :data:`IN_FLIGHT` batches queued; its errors re-raised here)."""
+    if spec.format == "tar":
+        path = Path(spec.out) / shard_name(task.shard)
+        with atomic_open(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            def add(batch):
+                for file, payload in batch:
+                    data = encode_png_rows(payload, spec.config.size[1], spec.png_bits)
+                    tar.addfile(tar_member(file.split(":")[1], len(data)), io.BytesIO(data))
+
+            yield add
         return
-    path = Path(spec.out) / shard_name(task.shard)
-    with atomic_open(path) as f:
-        with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            yield lambda name, data: tar.addfile(tar_member(name, len(data)), io.BytesIO(data))
+    token = secrets.token_hex(6)
+    pending: deque = deque()
+    with ThreadPoolExecutor(1) as thread:
+        def put(batch):
+            pending.append(thread.submit(_write_batch, spec, token, batch))
+            while pending and (len(pending) > IN_FLIGHT or pending[0].done()):
+                pending.popleft().result()
+
+        try:
+            yield put
+            while pending:
+                pending.popleft().result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise

@@ -79,7 +79,7 @@ def test_hole_value_zero_writes_black_holes(tmp_path):
 def test_layout_qdimd_uses_the_original_names(tmp_path, split, suffix):
     extra = [] if split is None else ["--split", split]
     assert cli(*BASE, "--n", 3, "--out", tmp_path, "--layout", "qdimd", *extra).exit_code == 0
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"0000{i}_{suffix}.png" for i in (1, 2, 3)]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"0000{i}_{suffix}.png" for i in (0, 1, 2)]  # from 0, as the original driver
 
 
 @pytest.mark.parametrize("args, message", [
@@ -149,17 +149,38 @@ def test_resume_rebuilds_exactly_the_uninterrupted_run(tmp_path, small_chunks):
     assert not (broken / ".qdimd-parts").exists()
 
 
+# The killed process writes its first masks, says so through a file and then blocks, so the
+# kill lands mid-run however fast this machine is (issue 10: no test may race the work).
+KILLED_CHILD = """
+import sys, threading
+from pathlib import Path
+from qdimd.files import writetask
+write, ready = writetask.write_file, Path(sys.argv[1])
+def write_then_block(*args):
+    write(*args)
+    ready.touch()
+    threading.Event().wait()  # until killed
+writetask.write_file = write_then_block
+sys.argv = ["qdimd", *sys.argv[2:]]
+from qdimd_cli.qdimd_main import main
+main()
+"""
+
+
 def test_resume_after_a_killed_process(tmp_path):
-    full, killed = tmp_path / "full", tmp_path / "killed"
+    full, killed, ready = tmp_path / "full", tmp_path / "killed", tmp_path / "ready"
     args = ["--n", "4000", "--size", "64", "--seed", "1", "--workers", "1"]
-    command = [sys.executable, "-c", "from qdimd_cli.qdimd_main import main; main()", "generate", *args, "--out", str(killed)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (killed.is_dir() and any(killed.glob("*.png"))):
+    command = [sys.executable, "-c", KILLED_CHILD, str(ready), "generate", *args, "--out", str(killed)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600  # a hang guard only: the child signals through `ready`
+    while not ready.exists():
+        if time.monotonic() > deadline:
+            process.kill()
+        assert process.poll() is None, process.communicate()[1].decode()
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / "manifest.csv").exists()  # it really was cut short
+    assert any(killed.glob("*.png")) and not (killed / "manifest.csv").exists()  # it really was cut short
     assert CliRunner().invoke(main, ["generate", *args, "--out", str(killed), "--resume"]).exit_code == 0
     assert cli("generate", *args, "--out", full).exit_code == 0
     assert files_of(killed) == files_of(full)
@@ -228,3 +249,82 @@ def test_preview_of_a_folder_a_tar_run_and_on_the_fly(tmp_path):
     empty.mkdir()
     result = CliRunner().invoke(main, ["preview", str(empty), "-o", str(tmp_path / "x.png")])
     assert result.exit_code != 0 and "no masks found" in result.output
+
+
+# Issue 12 point 6: every option is checked before anything is written, so a corrected rerun in the
+# same folder is never refused as "a run with a different configuration".
+@pytest.mark.parametrize("args, message", [
+    (["--strokes-mean", "nan"], "finite strokes_mean"),
+    (["--strokes-mean", "inf"], "finite strokes_mean"),
+    (["--strokes-mean", "1e9"], "finite strokes_mean in [0, 1000]"),
+    (["--strokes-std", "nan"], "finite strokes_std"),
+    (["--upscale-max", "inf"], "finite upscale_max"),
+    (["--upscale-min", "nan"], "finite upscale_min"),
+    (["--width-max", "nan"], "finite width_max"),
+    (["--width-max", "300"], "width_max <= reference_size"),
+    (["--seed", "-1"], "seed >= 0"),
+])
+def test_bad_values_fail_before_anything_is_written(tmp_path, args, message):
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, [*BASE, "--n", "2", "--out", str(out), *args])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert not out.exists()
+    assert cli(*BASE, "--n", 2, "--out", out).exit_code == 0  # the corrected rerun is not refused
+
+
+def test_a_split_the_store_lacks_fails_before_config_json(tmp_path):
+    from qdimd.errors import ProblemLog
+    from qdimd.strokes.builder import build_store
+    from qdimd.strokes.splits import split_of
+
+    store = load_default_store()
+    train_only = [c for c in store.categories if split_of(c) == "train"][:2]
+    path = tmp_path / "train.qds"
+    build_store([store.path], path, problems=ProblemLog(), categories=train_only)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, [*BASE, "--n", "2", "--strokes", str(path), "--split", "test", "--out", str(out)])
+    assert result.exit_code == 1 and "split='test'" in result.output
+    assert not out.exists()
+    assert cli(*BASE, "--n", 2, "--strokes", path, "--split", "train", "--out", out).exit_code == 0
+
+
+def test_png_bits_1_writes_1_bit_files_with_the_same_pixels(tmp_path):
+    assert cli(*BASE, "--n", 3, "--out", tmp_path / "8").exit_code == 0
+    assert cli(*BASE, "--n", 3, "--out", tmp_path / "1", "--png-bits", 1, "--hole-value", 0).exit_code == 0
+    for i in range(3):
+        with Image.open(tmp_path / "8" / f"{i:08d}.png") as eight, Image.open(tmp_path / "1" / f"{i:08d}.png") as one:
+            assert (eight.mode, one.mode) == ("L", "1")
+            assert np.array_equal(np.asarray(eight) == 255, ~np.asarray(one))  # 1-bit, black holes
+    assert orjson.loads((tmp_path / "1" / "config.json").read_bytes())["png_bits"] == 1
+
+
+# Issue 12 point 8: the original driver's defaults (karfly/qd-imd generate_dataset.py).
+def test_preset_qd_imd_writes_both_halves_with_the_driver_defaults(tmp_path, monkeypatch):
+    from qdimd_cli import generate
+
+    monkeypatch.setitem(generate.PRESETS["qd-imd"], "n", {"train": 2, "test": 1})  # 50,000 and 10,000 really
+    assert generate.PRESETS["qd-imd"]["size"] == (512, 512)
+    assert cli("generate", "--preset", "qd-imd", "--workers", 1, "--out", tmp_path).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "train").glob("*.png")) == ["00000_train.png", "00001_train.png"]
+    assert sorted(p.name for p in (tmp_path / "test").glob("*.png")) == ["00000_test.png"]
+    config = orjson.loads((tmp_path / "test" / "config.json").read_bytes())
+    assert (config["n"], config["layout"], config["hole_value"]) == (1, "qdimd", 0)
+    mask = config["mask_config"]
+    assert (mask["size"], mask["reference_size"], mask["split"]) == ([512, 512], 512, "test")
+    assert (mask["width_min"], mask["width_max"], mask["upscale_max"], mask["allow_empty"]) == (5.0, 15.0, 1.5, False)
+    with Image.open(tmp_path / "test" / "00000_test.png") as im:
+        hole = np.asarray(im) == 0  # black holes, as the driver's files
+    assert hole.shape == (512, 512) and 0 < hole.mean() < 1
+
+
+def test_preset_options_given_override_it(tmp_path):
+    out = tmp_path / "p"
+    assert cli("generate", "--preset", "qd-imd", "--split", "test", "--n", 2, "--size", 64, "--hole-value", 255,
+               "--workers", 1, "--out", out).exit_code == 0
+    config = orjson.loads((out / "test" / "config.json").read_bytes())
+    assert (config["n"], config["hole_value"], config["mask_config"]["size"]) == (2, 255, [64, 64])
+    assert config["mask_config"]["reference_size"] == 512
+    result = CliRunner().invoke(main, ["generate", "--preset", "qd-imd", "--n", "5", "--out", str(tmp_path / "q")])
+    assert result.exit_code == 2 and "--split" in result.output and not (tmp_path / "q").exists()
+    result = CliRunner().invoke(main, ["generate", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--n" in result.output

@@ -39,16 +39,40 @@ def test_part_range_rejects_bad_parts():
 def test_names():
     assert mask_stem(7, 100, "plain", None) == "00000007"
     assert mask_stem(7, 10**9, "plain", None) == "000000007"
-    assert mask_stem(0, 12000, "qdimd", "test") == "00001_test"
+    # karfly/qd-imd's generate_dataset.py names mask k of a split '{:05}_{}.png'.format(k, split), k from 0
+    assert mask_stem(0, 12000, "qdimd", "test") == "00000_test"
+    assert mask_stem(11999, 12000, "qdimd", "test") == "11999_test"
+    assert mask_stem(99999, 100000, "qdimd", None) == "99999_train"
+    assert mask_stem(100000, 100001, "qdimd", None) == "100000_train"
     with pytest.raises(ValueError, match="layout"):
         mask_stem(0, 1, "lama", None)
 
 
-def test_png_bytes_round_trip_both_polarities():
-    hole = MaskGenerator(MaskConfig(size=(40, 72)), seed=0).generate(1)
+@pytest.mark.parametrize("bits", [8, 1])
+@pytest.mark.parametrize("size", [(40, 72), (33, 37), (1, 1)])  # widths that are and are not a multiple of 8
+def test_png_bytes_round_trip_both_polarities_and_depths(bits, size):
+    import cv2
+    from PIL import Image
+
+    hole = MaskGenerator(MaskConfig(size=size), seed=0).generate(1)
+    hole[0, -1] = True  # the last pixel of a row lands in a partial byte of a 1-bit row
     for hole_value in (255, 0):
-        data = encode_png(hole.copy(), hole_value)
+        data = encode_png(hole, hole_value, bits)
         assert np.array_equal(hole_from_gray(load_gray(io.BytesIO(data)), hole_value), hole)
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)  # OpenCV (libpng) expands to 0/255
+        assert np.array_equal(gray == hole_value, hole) and set(np.unique(gray)) <= {0, 255}
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.mode == ("L" if bits == 8 else "1") and im.size == size[::-1]
+            if bits == 8:  # raw 8-bit reads give 0/255, as OpenCV's 8-bit PNGs did
+                assert np.array_equal(np.asarray(im) == hole_value, hole)
+
+
+def test_png_rejects_bad_options():
+    hole = np.zeros((4, 4), bool)
+    with pytest.raises(ValueError, match="PNG bits"):
+        encode_png(hole, 255, 4)
+    with pytest.raises(ValueError, match="hole_value"):
+        encode_png(hole, 1)
     assert tar_member("a.png", 3).tobuf() == tar_member("a.png", 3).tobuf()  # reproducible headers
 
 
