@@ -5,6 +5,8 @@ import click
 
 from .options import strict_option, user_errors, vgg_weights_option
 
+DUP_THRESHOLD = 0.97   # inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD (not imported: no torch at CLI start)
+
 
 @click.command()
 @click.option("--images", required=True, type=click.Path(exists=True), help="Folder of photos (recursive) or one image file.")
@@ -22,8 +24,9 @@ from .options import strict_option, user_errors, vgg_weights_option
 @click.option("--topk", type=click.IntRange(min=1), default=None,
               help="Also store each image's K nearest other images (for inpaint train --model simk).")
 @click.option("--dup-threshold", type=click.FloatRange(-1, 1), default=None,
+              show_default=f"{DUP_THRESHOLD}; none with --allow-random-vgg; the stored one on --append",
               help="With --topk: leave images more similar than this (copies, near-duplicates) out of each "
-                   "image's neighbours, as Sim-K's test-time retrieval does (0.97 there); kept on --append.")
+                   "image's neighbours: the threshold of Sim-K's test-time retrieval and of inpaint train.")
 @click.option("--append", is_flag=True,
               help="Add images not yet in --out (known paths are skipped; idempotent); keeps the stored descriptor settings.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per VGG forward.")
@@ -49,6 +52,8 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
 
     if allow_random_vgg and vgg_weights:
         raise click.UsageError("--allow-random-vgg and --vgg-weights exclude each other")
+    if dup_threshold is None and not append and not allow_random_vgg:   # random descriptors: similarities mean nothing
+        dup_threshold = DUP_THRESHOLD
     ctx = click.get_current_context()
     explicit = any(ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
                    for name in ("descriptor", "size", "pca_dim"))

@@ -35,6 +35,11 @@ def _load_db(config: TrainConfig):
     return db
 
 
+def _dup_threshold(db) -> float | None:
+    """:data:`DEFAULT_DUP_THRESHOLD`; None for a database of random-VGG descriptors (smoke tests: similarities mean nothing)."""
+    return None if db.config.get("vgg") == "random" else DEFAULT_DUP_THRESHOLD
+
+
 def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: DistInfo) -> tuple[InpaintDataset, object]:
     """The training dataset (scans cached in ``out``, the main process first) and the database (or None)."""
     data = DataConfig(config.size, config.seed, config.masks, config.hole_value, config.augment_masks, config.k)
@@ -54,7 +59,7 @@ def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: Di
             kept.append(Path(path))
     if not kept:
         raise InputError(f"{config.images}: none of the photos is in the database {config.db}")
-    neighbours = training_neighbours(db.vectors, db.topk, rows, config.k, DEFAULT_DUP_THRESHOLD) if config.k else None
+    neighbours = training_neighbours(db.vectors, db.topk, rows, config.k, _dup_threshold(db)) if config.k else None
     return InpaintDataset(kept, data, neighbours, db.files, mask_files=masks), db
 
 
@@ -105,7 +110,7 @@ def build_val_pairs(config: TrainConfig, problems: ProblemLog, out: Path, db) ->
             if row is None:
                 raise InputError(f"{path}: validation photo not in the database {config.db} (Sim-K validation uses "
                                  "its precomputed neighbours; index the validation photos too)")
-            cand = training_neighbours(db.vectors, db.topk, [row], config.k, DEFAULT_DUP_THRESHOLD)[0]
+            cand = training_neighbours(db.vectors, db.topk, [row], config.k, _dup_threshold(db))[0]
             return [db.files[j] for j in cand[cand >= 0][: config.k]]
 
     pairs = build_val_set(config.val_images, config.size, config.seed, config.val_masks, hole_value=config.hole_value,

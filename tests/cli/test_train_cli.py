@@ -56,3 +56,12 @@ def test_bad_option_values_are_clean_errors(photo_dir, tmp_path):
     assert result.exit_code == 1 and "--val-images" in result.output
     result = CliRunner().invoke(main, base + ["--ema", "1.5"])
     assert result.exit_code == 2 and "--ema" in result.output
+
+
+def test_one_near_duplicate_threshold_for_training_neighbours_and_test_time_retrieval():
+    from qdimd_cli.inpaint_index import DUP_THRESHOLD
+
+    from inpaint.retrieval.simk import DEFAULT_DUP_THRESHOLD
+    from inpaint.training import build
+
+    assert DUP_THRESHOLD == DEFAULT_DUP_THRESHOLD == build.DEFAULT_DUP_THRESHOLD == 0.97
