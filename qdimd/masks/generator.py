@@ -211,7 +211,7 @@ def draw_record(canvas, points: np.ndarray, counts: np.ndarray, widths: np.ndarr
     """
     augment = params.augment
     if augment is None:
-        return apply_clip_box(canvas.draw(points, counts, widths) != 0, params.clip_box)
+        return canvas.draw(points, counts, widths, params.clip_box) != 0
     from .augment import apply_augment, apply_augment_after_drawing, stroke_affine
 
     if params.version == 1:

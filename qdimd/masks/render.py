@@ -154,25 +154,34 @@ class CairoCanvas:
 
     prepare = staticmethod(cairo_path_rows)
 
-    def draw(self, points: np.ndarray, counts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    def draw(self, points: np.ndarray, counts: np.ndarray, widths: np.ndarray,
+             clip_box: Sequence[int] | None = None) -> np.ndarray:
         """Draw strokes on a cleared surface.
 
         Args:
             points: ``(P, 2)`` float64 x, y in px, strokes concatenated.
             counts: ``(S,)`` points per stroke, each >= 2 (see :func:`pad_single_points`).
             widths: ``(S,)`` stroke widths in px.
+            clip_box: ``(top, left, bottom, right)`` whole px: draw only inside (the same pixels as
+                drawing everything, then :func:`apply_clip_box`; faster when much lies outside).
 
         Returns:
             ``(H, W)`` uint8 view of the surface (0 or 255), valid until the next draw.
         """
         counts = np.asarray(counts, dtype=np.int64)
-        return self.draw_prepared(self.prepare(points, counts), counts.tolist(), np.asarray(widths, np.float64).tolist())
+        return self.draw_prepared(self.prepare(points, counts), counts.tolist(), np.asarray(widths, np.float64).tolist(),
+                                  clip_box)
 
-    def draw_prepared(self, rows: np.ndarray, counts: list[int], widths: list[float]) -> np.ndarray:
+    def draw_prepared(self, rows: np.ndarray, counts: list[int], widths: list[float],
+                      clip_box: Sequence[int] | None = None) -> np.ndarray:
         """:meth:`draw` from rows of :meth:`prepare` (a slice of whole strokes) and Python lists."""
         lib, cr, path = self._lib, self._cr, self._path
         self._pixels.fill(0)
         lib.cairo_surface_mark_dirty(self._surface_ptr)
+        if clip_box is not None:
+            top, left, bottom, right = (max(0, int(v)) for v in clip_box)
+            lib.cairo_rectangle(cr, left, top, max(0, right - left), max(0, bottom - top))
+            lib.cairo_clip(cr)
         buffer = self._ffi.from_buffer(rows)  # keeps rows' memory pinned while cairo reads it
         path.data = self._ffi.cast("cairo_path_data_t *", buffer)
         path.status = 0
@@ -183,6 +192,8 @@ class CairoCanvas:
             lib.cairo_stroke(cr)
             path.data += 2 * count
         del buffer
+        if clip_box is not None:
+            lib.cairo_reset_clip(cr)
         status = lib.cairo_status(cr)
         if status:
             raise RuntimeError(f"cairo failed: {self._ffi.string(lib.cairo_status_to_string(status)).decode()}")
@@ -207,20 +218,23 @@ class OpenCVCanvas:
         """``(P, 2)`` int32 fixed-point points (OpenCV puts pixel centres at integers; ours are at +0.5)."""
         return np.round((np.asarray(points, np.float64) - 0.5) * (1 << _CV_SHIFT)).astype(np.int32)
 
-    def draw(self, points: np.ndarray, counts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    def draw(self, points: np.ndarray, counts: np.ndarray, widths: np.ndarray,
+             clip_box: Sequence[int] | None = None) -> np.ndarray:
         """See :meth:`CairoCanvas.draw`."""
         counts = np.asarray(counts, dtype=np.int64)
-        return self.draw_prepared(self.prepare(points, counts), counts.tolist(), np.asarray(widths, np.float64).tolist())
+        return self.draw_prepared(self.prepare(points, counts), counts.tolist(), np.asarray(widths, np.float64).tolist(),
+                                  clip_box)
 
-    def draw_prepared(self, rows: np.ndarray, counts: list[int], widths: list[float]) -> np.ndarray:
-        """See :meth:`CairoCanvas.draw_prepared`."""
+    def draw_prepared(self, rows: np.ndarray, counts: list[int], widths: list[float],
+                      clip_box: Sequence[int] | None = None) -> np.ndarray:
+        """See :meth:`CairoCanvas.draw_prepared` (the clip box is applied after drawing)."""
         self._pixels.fill(0)
         offset = 0
         for count, width in zip(counts, widths):
             thickness = max(1, int(round(width - 1.0)))
             cv2.polylines(self._pixels, [rows[offset:offset + count]], False, 255, thickness, cv2.LINE_8, _CV_SHIFT)
             offset += count
-        return self._pixels
+        return self._pixels if clip_box is None else apply_clip_box(self._pixels, clip_box)
 
 
 def create_canvas(shape: tuple[int, int], renderer: str = "auto") -> CairoCanvas | OpenCVCanvas:

@@ -49,22 +49,9 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..buckets import DEFAULT_EDGES, GROUPS, bucket_range, default_margin, edge_margins
-from .coverage import (
-    Geometry,
-    area_terms,
-    coverage_y,
-    fit_into_box,
-    geometry_of,
-    inset_clip_box,
-    grow_geometry,
-    regeometry,
-    shrink_geometry,
-    measured_gamma,
-    near_edge,
-    sample_extra_strokes,
-    width_scale_for,
-    with_strokes,
-)
+from .coverage import (Geometry, area_terms, coverage_y, fit_into_box, geometry_of, grow_geometry, inset_clip_box,
+                       measured_gamma, near_edge, regeometry, sample_extra_strokes, shrink_geometry, width_scale_for,
+                       with_strokes)
 from .generator import MaskConfig, MaskParams, draw_record, drawing_pool, mask_rng, sample_mask_params
 from .render import apply_clip_box, create_canvas
 
@@ -75,9 +62,10 @@ GAMMA = 0.95
 """Starting calibration of the coverage model; each generator refines it on 32 fixed draws."""
 K_MIN, K_MAX = 0.8, 1.25
 """Range of the width scale ``k``; outside it the stroke count changes instead."""
-K_MAX_CUT = 1.6
-"""The top of ``k`` for noborder targets cut at the inner box (:data:`FIT_MAX_COVER`), where NVIDIA's
-masks are thicker than natural QD-IMD ones (13-24 px against 8-12 px at 256 for buckets 4-6), and
+K_CUT_SLOPE = 2.5
+"""Noborder targets cut at the inner box allow ``k`` up to ``K_MAX + K_CUT_SLOPE * (cover - FIT_MAX_COVER)``
+(``cover`` = share of the box to cover at ``hi``; 1.55 / 1.93 / 2.33 for buckets 4 / 5 / 6 with NVIDIA's
+margin), where NVIDIA's masks are thicker than natural QD-IMD ones (13-24 px against 8-12 px at 256):
 fewer, wider strokes keep generation fast."""
 K_FALLBACK = (0.25, 8.0)
 """The wider range of ``k`` of the last-resort search."""
@@ -89,12 +77,24 @@ FALLBACK_STEPS = 60
 MAX_INSET = 0.1
 """Noborder masks may have their clip box moved in by up to this share of its side to trim the ratio."""
 FIT_MAX_COVER = 0.5
-"""Noborder strokes are fitted into the inner box only when at most this share of it is to be covered;
-denser targets (buckets 4-6 with NVIDIA's margin at any size) keep the canvas placement, cut at the box
-(fitted, they would have to cover most of a smaller box and come out thicker than natural masks)."""
+"""Noborder strokes are fitted into the inner box only when at most this share of it is to be covered; denser
+targets (buckets 4-6 with NVIDIA's margin) are cut at the box (fitted, they would come out too thick)."""
 AIM = (0.15, 0.85)
 """Each mask aims at ``lo + u * (hi - lo)`` with ``u`` uniform in this range (drawn from the mask's
 generator), so ratios spread over the bucket (the edges are left out: aims there miss more often)."""
+
+
+def cell_target(bucket: int, group: str, size: tuple[int, int], *, edges: Sequence[float] = DEFAULT_EDGES,
+                margin: int | None = None) -> tuple[tuple[float, float], dict[str, int]]:
+    """The ratio range and border condition of a (bucket, group) cell: ``((lo, hi), {"min_border_distance": m}
+    or {"max_border_distance": m - 1})``; ``margin`` None is NVIDIA's scaled one (:func:`qdimd.buckets.default_margin`)."""
+    if group not in GROUPS:
+        raise ValueError(f"Expected group in {GROUPS}, got {group!r}")
+    margin = default_margin(*size) if margin is None else int(margin)
+    if group == GROUPS[1] and margin < 1:
+        raise ValueError(f"Expected margin >= 1 for the border group, got {margin}")
+    condition = {"min_border_distance": margin} if group == GROUPS[0] else {"max_border_distance": margin - 1}
+    return bucket_range(bucket, edges), condition
 
 
 class TargetedGenerator:
@@ -177,8 +177,9 @@ class TargetedGenerator:
         self._max_inset = int(MAX_INSET * min(self._box[2] - self._box[0], self._box[3] - self._box[1]))
         # fitted strokes keep this far inside the box: the largest drawn radius of Algorithm 1 (k = 1)
         self._pad = 0.5 * config.width_max * min(h, w) / config.reference_size * config.upscale_max
-        self._k_range = (K_MIN, K_MAX if self._clip is None or self._fit else K_MAX_CUT)
-        self._k_prior = 1.0 if self._k_range[1] == K_MAX else 0.9 * K_MAX_CUT  # the k stroke counts aim at
+        cut = self._clip is not None and not self._fit
+        self._k_range = (K_MIN, K_MAX + K_CUT_SLOPE * (hi / self._share - FIT_MAX_COVER) if cut else K_MAX)
+        self._k_prior = 0.9 * self._k_range[1] if cut else 1.0  # the k that stroke counts aim at
         self._gamma = self._calibrate()
 
     @classmethod
@@ -188,15 +189,8 @@ class TargetedGenerator:
     ) -> "TargetedGenerator":
         """The generator of one (bucket, group) cell: bucket 1-based, group ``noborder``/``border``;
         ``margin`` None is NVIDIA's scaled one (:func:`qdimd.buckets.default_margin`); ``pool`` as in the class."""
-        if group not in GROUPS:
-            raise ValueError(f"Expected group in {GROUPS}, got {group!r}")
-        margin = default_margin(*config.size) if margin is None else int(margin)
-        if group == GROUPS[1] and margin < 1:
-            raise ValueError(f"Expected margin >= 1 for the border group, got {margin}")
-        lo, hi = bucket_range(bucket, edges)
-        if group == GROUPS[0]:
-            return cls(config, store, seed, (lo, hi), min_border_distance=margin, pool=pool)
-        return cls(config, store, seed, (lo, hi), max_border_distance=margin - 1, pool=pool)
+        ratio_range, condition = cell_target(bucket, group, config.size, edges=edges, margin=margin)
+        return cls(config, store, seed, ratio_range, **condition, pool=pool)
 
     # ------------------------------------------------------------------ public API
     def params(self, index: int) -> MaskParams:

@@ -159,7 +159,7 @@ def _thickness(hole: np.ndarray) -> float:
 
 @pytest.mark.parametrize("bucket, group", [(1, "border"), (3, "noborder"), (6, "border"), (6, "noborder")])
 def test_widths_stay_within_a_bounded_factor_of_algorithm_1(store, bucket, group):
-    from qdimd.masks.targeted import K_MAX_CUT, K_MIN
+    from qdimd.masks.targeted import K_MAX, K_MIN
 
     config = MaskConfig(size=(128, 128))
     gen = TargetedGenerator.for_group(bucket, group, config, store, seed=0)
@@ -167,7 +167,8 @@ def test_widths_stay_within_a_bounded_factor_of_algorithm_1(store, bucket, group
     for i in range(8):
         widths = np.array(gen.params(i).widths)
         assert widths.min() >= K_MIN * config.width_min * scale - 1e-9
-        assert widths.max() <= K_MAX_CUT * config.width_max * scale + 1e-9
+        assert widths.max() <= gen._k_range[1] * config.width_max * scale + 1e-9
+        assert gen._k_range[1] <= (K_MAX if group == "border" or bucket <= 3 else 2.5)
 
 
 def test_dense_targets_are_reached_with_more_strokes_not_blobs(store):
