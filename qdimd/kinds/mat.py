@@ -33,7 +33,7 @@ import numpy as np
 from .brush import BrushShape, flip_strokes, sample_brush_strokes
 from .records import MAX_TRIES, as_hole, canvas_of, check_range, check_size, draw_polylines, fill_boxes
 
-__all__ = ["MAT_VARIANTS", "MatOptions", "MatParams", "render_mat", "sample_mat_params"]
+__all__ = ["MAT_VARIANTS", "MatOptions", "MatParams", "mat_counts", "render_mat", "sample_mat_params"]
 
 MAT_VARIANTS: dict[str, tuple[int, int, int]] = {
     "512": (5, 3, 9), "256": (4, 2, 8), "512-small": (3, 2, 4), "256-small": (2, 2, 3), "comodgan": (10, 5, 20),
@@ -77,6 +77,16 @@ class MatParams:
     tries: int = 1
 
 
+def mat_counts(options: MatOptions, height: int, width: int) -> tuple[str, tuple[int, int, int]]:
+    """``(variant, (small boxes, large boxes, strokes))``: the resolved variant and its counts scaled by
+    ``min(lo + hi, 1)``; shapes are drawn ``U{0 .. count - 1}``, so a count below 2 draws none."""
+    variant = options.variant
+    if variant == "auto":
+        variant = "256" if min(height, width) < 384 else "512"
+    coef = min(options.hole_range[0] + options.hole_range[1], 1.0)
+    return variant, tuple(int(v * coef) for v in MAT_VARIANTS[variant])
+
+
 def _boxes(rng: np.random.Generator, tries: int, side_h: int, side_w: int, h: int, w: int) -> list:
     if tries <= 0:
         return []
@@ -104,12 +114,8 @@ def sample_mat_params(rng: np.random.Generator, height: int, width: int, options
         ValueError: no mask in range within :data:`qdimd.kinds.records.MAX_TRIES` draws.
     """
     h, w = check_size(height, width)
-    variant = options.variant
-    if variant == "auto":
-        variant = "256" if min(h, w) < 384 else "512"
+    variant, (small, large, brushes) = mat_counts(options, h, w)
     lo, hi = options.hole_range
-    coef = min(lo + hi, 1.0)
-    small, large, brushes = (int(v * coef) for v in MAT_VARIANTS[variant])
     if max(small, large, brushes) < 2:  # U{0 .. n - 1} shapes: n <= 1 draws none
         raise ValueError(f"Expected hole_range with lo + hi >= {2 / max(MAT_VARIANTS[variant]):.3f} for variant {variant} "
                          f"(below, MAT draws no shape; the original crashes), got {options.hole_range}")

@@ -2,7 +2,9 @@
 
 MAT and CoModGAN redraw until ``lo < ratio < hi`` (``RandomMask(s, hole_range)``, as their
 authors build ratio-bucketed test sets): their ``hole_range`` is set to the target range,
-which also scales their shape counts as in the originals. Every other kind (LaMa, DeepFill,
+which also scales their shape counts as in the originals (except for targets so low that
+MAT's counts would draw nothing, e.g. (0.01, 0.1]: there its own range is kept and the masks
+are rejected to the target). Every other kind (LaMa, DeepFill,
 box, and ``qdimd`` inside a mixture) is drawn as it is and redrawn until it fits; in a mixture
 every redraw picks its component again. The border condition is checked on top. Every draw
 comes from the mask's own generator, so mask ``i`` stays a pure function of (spec, size,
@@ -23,20 +25,23 @@ from ..buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_range, defa
 from ..masks.generator import mask_rng
 from ..masks.params import MaskConfig
 from .generator import KindGenerator, KindParams, sample_kind_params
+from .mat import mat_counts
 from .records import MAX_TRIES
 from .spec import KindSpec, parse_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..strokes.store import StrokeStore
 
-__all__ = ["KindTargetedGenerator", "create_targeted"]
+__all__ = ["KindTargetedGenerator", "create_targeted", "draws_per_cell"]
 
 MAX_DRAWS = 100 * MAX_TRIES
 """Draws of one targeted mask before giving up (an unreachable target for the kind)."""
 
 
-def _target_spec(spec: KindSpec, lo: float, hi: float) -> KindSpec:
-    """MAT/CoModGAN components with ``hole_range`` set to the target (their own mechanism)."""
+def _target_spec(spec: KindSpec, lo: float, hi: float, size: tuple[int, int]) -> KindSpec:
+    """MAT/CoModGAN components with ``hole_range`` set to the target (their own mechanism), unless that
+    range is so low that MAT would draw no shape (``lo + hi`` below ~0.22, e.g. bucket (0.01, 0.1]):
+    those keep their own range and are rejected to the target like the other kinds."""
     components = []
     for name, options, weight in spec.components:
         if name in ("mat", "comodgan"):
@@ -45,7 +50,9 @@ def _target_spec(spec: KindSpec, lo: float, hi: float) -> KindSpec:
             if low >= high:
                 raise ValueError(f"Expected the {name} hole_range {options.hole_range} to overlap the target ({lo}, {hi}], "
                                  "got no overlap")
-            options = dataclasses.replace(options, hole_range=(low, high))
+            narrowed = dataclasses.replace(options, hole_range=(low, high))
+            if max(mat_counts(narrowed, *size)[1]) >= 2:
+                options = narrowed
         components.append((name, options, weight))
     return KindSpec(tuple(components))
 
@@ -78,7 +85,7 @@ class KindTargetedGenerator:
             if value is not None and value < 0:
                 raise ValueError(f"Expected {name} >= 0, got {value}")
         self.base = KindGenerator(parse_kind(kind), config, store, seed)
-        self.spec = _target_spec(self.base.spec, lo, hi)
+        self.spec = _target_spec(self.base.spec, lo, hi, tuple(config.size))
         self.config, self.seed, self.size = config, int(seed), tuple(config.size)
         self.store = None if self.base.qdimd is None else self.base.qdimd.store
         self.ratio_range = (lo, hi)
@@ -148,3 +155,18 @@ def create_targeted(kind: "KindSpec | str | None", config: MaskConfig, store, se
 
         return TargetedGenerator(config, store, seed, ratio_range, **border)
     return KindTargetedGenerator(kind, config, store, seed, ratio_range, **border)
+
+
+def draws_per_cell(manifest) -> list[tuple[int, str, int, float]]:
+    """``(bucket, group, masks, mean draws per mask)`` of a bucketed split's ``manifest.csv`` (kind runs:
+    the ``draws`` of each record; plain ``qdimd`` rows count 1). The cost of each cell relative to a free draw."""
+    import csv
+
+    import orjson
+
+    cells: dict[tuple[int, str], list[int]] = {}
+    with open(manifest, newline="") as f:
+        for row in csv.DictReader(f):
+            draws = int(orjson.loads(row["params"]).get("draws", 1))
+            cells.setdefault((int(row["bucket"]), row["group"]), []).append(draws)
+    return [(b, g, len(v), sum(v) / len(v)) for (b, g), v in sorted(cells.items())]

@@ -29,3 +29,20 @@ def test_preview_kind(tmp_path):
     assert bad.exit_code == 2 and "Expected a mask kind" in bad.output
     both = _invoke("preview", str(tmp_path), "--kind", "box", "-o", out)
     assert both.exit_code == 2 and "without SOURCE" in both.output
+
+
+def test_bucket_kind_writes_replayable_cells(tmp_path):
+    out = tmp_path / "split"
+    result = _invoke("bucket", "--kind", "lama-medium:1,box[size=0.1..0.9]:1", "--out", out, "--size", "64",
+                     "--per-group", "2", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "draws per mask" in result.output and "masks/s overall" in result.output
+    assert json.loads((out / "config.json").read_text())["kind"] == "lama-medium:1,box[size=0.1..0.9]:1"
+    rows = list(csv.DictReader(open(out / "manifest.csv", newline="")))
+    assert len(rows) == 24
+    for row in rows[::5]:
+        record = KindParams.from_dict(orjson.loads(row["params"]))
+        hole = np.asarray(Image.open(out / row["file"])) > 127
+        assert record.kind in ("lama-medium", "box") and np.array_equal(render_kind_params(record, 64, 64), hole)
+    mode2 = _invoke("bucket", "--kind", "mat", "--from", out, "--out", tmp_path / "sorted")
+    assert mode2.exit_code == 2 and "mode 1 only" in mode2.output

@@ -13,7 +13,7 @@ from qdimd.masks.targeted import TargetedGenerator
 CONFIG = MaskConfig(size=(64, 64))
 
 
-@pytest.mark.parametrize("kind, bucket, group", [("mat", 4, "noborder"), ("lama-thick", 2, "border"),
+@pytest.mark.parametrize("kind, bucket, group", [("mat", 4, "border"), ("lama-thick", 2, "noborder"),
                                                  ("deepfill", 1, "border"), ("box:1,mat:1", 5, "border")])
 def test_cells_are_met_and_deterministic(kind, bucket, group):
     gen = KindTargetedGenerator.for_group(kind, bucket, group, CONFIG, seed=3)
@@ -51,3 +51,9 @@ def test_bad_targets():
     impossible = KindTargetedGenerator("box[size=0.9..1]", CONFIG, ratio_range=(0.01, 0.1))
     with pytest.raises(ValueError, match="draws, got none"):
         impossible.generate(0)
+
+
+def test_mat_low_bucket_falls_back_to_rejection():
+    gen = KindTargetedGenerator.for_group("mat", 1, "border", CONFIG, seed=0)
+    assert gen.spec.components[0][1].hole_range == (0.0, 1.0)  # (0.01, 0.1] would draw no MAT shape
+    assert 0.01 < hole_ratio(gen.generate(0)) <= 0.1
