@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench gpu-check clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The CUDA paths on a GPU machine, one table in at most 8 minutes (benchmarks/gpu_check.py). GPU_PYTHON: a
+# Python whose torch is a CUDA build with this checkout installed (-e .[test]); without CUDA it says so, exit 0.
+GPU_PYTHON ?= $(BIN)/python
+gpu-check:
+	timeout 480 $(GPU_PYTHON) -m benchmarks.gpu_check
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache

@@ -26,9 +26,15 @@ In one run:
   memory stays small (the DB is mapped, not copied); file-backed pages are the
   page cache of the mapping.
 
+* ``precompute_topk`` (``inpaint index --topk``: every row's 10 nearest other
+  rows) over ``--topk-rows`` (default 100,000) x 512 float16 vectors on CPU and,
+  where present, CUDA (float16 products per query block x database chunk on the
+  device, re-scored in float32), with the share of CUDA ids equal to the CPU's;
+  ``--topk-only`` runs this part alone.
+
 Targets: exact over 100k < 20 ms/query; FAISS at 1M < 5 ms with recall@10 >= 0.95.
 
-Run: ``.venv/bin/python -m benchmarks.bench_retrieval [--quick] [--sizes 100000,1000000] [--threads N]``.
+Run: ``.venv/bin/python -m benchmarks.bench_retrieval [--quick] [--sizes 100000,1000000] [--threads N] [--topk-only] [--topk-rows N]``.
 """
 from __future__ import annotations
 
@@ -163,17 +169,64 @@ def _recall(results, truth: np.ndarray) -> float:
     return float(np.mean([len(set(r[1][0]) & set(t)) / truth.shape[1] for r, t in zip(results, truth)]))
 
 
+def topk_vectors(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` float16 unit vectors around 1,000 random centres (noise of relative norm ~0.7)."""
+    centres = rng.standard_normal((1000, d)).astype(np.float32)
+    out = np.empty((n, d), np.float16)
+    for start in range(0, n, 50_000):
+        m = min(50_000, n - start)
+        v = centres[rng.integers(1000, size=m)] + 0.7 * rng.standard_normal((m, d), dtype=np.float32)
+        out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def bench_topk(n: int, rng: np.random.Generator, k: int = 10) -> list[tuple[str, float, float]]:
+    """``(device, seconds, share of ids equal to the CPU's)`` of ``precompute_topk`` over ``n`` x 512."""
+    from inpaint.retrieval.search import precompute_topk
+
+    vectors = topk_vectors(n, 512, rng)
+    rows = []
+    start = time.perf_counter()
+    cpu = precompute_topk(vectors, k)
+    rows.append(("cpu", time.perf_counter() - start, 1.0))
+    print(f"precompute_topk {n:,} x 512, k {k}, cpu ({torch.get_num_threads()} threads): {rows[-1][1]:.1f} s", flush=True)
+    if torch.cuda.is_available():
+        precompute_topk(vectors[:5000], k, device="cuda")   # CUDA context and kernels warm
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        ids = precompute_topk(vectors, k, device="cuda")
+        rows.append((f"cuda ({torch.cuda.get_device_name()})", time.perf_counter() - start, float(np.mean(ids == cpu))))
+        print(f"precompute_topk {n:,} x 512, k {k}, {rows[-1][0]}: {rows[-1][1]:.2f} s, ids equal to CPU {rows[-1][2]:.4f}",
+              flush=True)
+    return rows
+
+
+def _print_topk(n: int, rows) -> None:
+    print(f"\n| precompute_topk {n:,} x 512, k 10 | seconds | rows/s | ids equal to CPU |\n|---|---|---|---|")
+    for device, seconds, agree in rows:
+        print(f"| {device} | {seconds:.2f} | {n / seconds:,.0f} | {agree:.4f} |")
+    if len(rows) > 1:
+        print(f"cuda is {rows[0][1] / rows[1][1]:.0f}x faster than cpu")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20k and 100k vectors, fewer queries and images")
     parser.add_argument("--sizes", default=None, help="comma-separated database sizes (default 100000,1000000)")
     parser.add_argument("--queries", type=int, default=None, help="timed single queries per backend (default 50, quick 20)")
     parser.add_argument("--threads", type=int, default=None, help="torch and FAISS threads (default: torch's)")
+    parser.add_argument("--topk-rows", type=int, default=None, help="precompute_topk rows (default 100000, quick 20000; 0 skips)")
+    parser.add_argument("--topk-only", action="store_true", help="only the precompute_topk part")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in (args.sizes or ("20000,100000" if args.quick else "100000,1000000")).split(",")]
     n_queries = args.queries or (20 if args.quick else 50)
     if args.threads:
         torch.set_num_threads(args.threads)
+    topk_rows = args.topk_rows if args.topk_rows is not None else (20_000 if args.quick else 100_000)
+    topk_table = bench_topk(topk_rows, np.random.default_rng(1)) if topk_rows else []
+    if args.topk_only:
+        _print_topk(topk_rows, topk_table)
+        return
     from inpaint.retrieval.search import FaissConfig, build_faiss_index, import_faiss, search_exact, search_faiss
     from inpaint.nn.vgg import load_vgg16
 
@@ -243,6 +296,8 @@ def main(argv=None) -> None:
     for n, label, ms, _, _ in rows:
         if label.startswith("faiss"):
             print(f"{n:,}: {label} is {exact[n] / ms:.1f}x faster than the best exact")
+    if topk_table:
+        _print_topk(topk_rows, topk_table)
     if 100_000 in exact:
         print(f"target exact@100k < 20 ms: best {exact[100_000]:.2f} ms -> {'PASS' if exact[100_000] < 20 else 'FAIL'}")
     ivf_1m = [(ms, rec, label) for n, label, ms, rec, _ in rows if n == 1_000_000 and "ivf" in label and rec >= 0.95]

@@ -2,12 +2,15 @@
 
 Exact search multiplies the queries by the (memory-mapped, float16) database in
 row chunks and keeps a running top-k, so memory stays bounded for any database
-size. Single queries (and GPU runs) use float16 products straight on the mapped
-rows (memory-bound, the fastest on CPU), keep ``k + 16 + k // 2`` candidates and
-re-score them in float32 (the float16 error, ~1e-3, is far below the margin
-those extra candidates cover); CPU batches convert each chunk to float32 for a
-GEMM. FAISS (``faiss-cpu``, optional) gives IVF-Flat or HNSW indexes for large
-databases, both with the inner-product metric.
+size. Single CPU queries use float16 matrix-vector products straight on the
+mapped rows (memory-bound, the fastest on CPU); CPU batches convert each chunk
+to float32 for one GEMM. On a GPU each (query block x database chunk) is one
+float16 matrix product on the device (the database is copied there once when it
+fits in half the free memory). Float16 products keep ``k + 16 + k // 2``
+candidates per chunk and re-score them in float32 (the float16 error, ~1e-3, is
+far below the margin those extra candidates cover). FAISS (``faiss-cpu``,
+optional) gives IVF-Flat or HNSW indexes for large databases, both with the
+inner-product metric.
 
 Exclusions (for training lookups and queries that sit in the database): per
 query ids to skip, and ``dup_threshold``: any result with similarity above it
@@ -17,12 +20,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Collection, Sequence
+from typing import Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 FAISS_KINDS = ("ivf", "hnsw")
+PRODUCTS = ("float32", "half", "half-mv")
 
 
 def _as_torch_rows(vectors: np.ndarray) -> torch.Tensor:
@@ -32,17 +36,98 @@ def _as_torch_rows(vectors: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(vectors))
 
 
-def _mask_results(sims: torch.Tensor, offset: int, exclude, dup_threshold: float | None) -> torch.Tensor:
-    """Set excluded ids (absolute, in ``[offset, offset + n)``) and near-duplicates to -inf."""
+def _exclusion_ids(exclude: Sequence[Collection[int]] | None, n_queries: int) -> torch.Tensor | None:
+    """``(Q, E)`` int64 database ids to skip per query, padded with -1 (None when there are none)."""
+    if exclude is None:
+        return None
+    width = max((len(e) for e in exclude), default=0)
+    if not width:
+        return None
+    ids = np.full((n_queries, width), -1, np.int64)
+    for qi, e in enumerate(exclude):
+        if len(e):
+            ids[qi, : len(e)] = list(e)
+    return torch.from_numpy(ids)
+
+
+def _mask_chunk(sims: torch.Tensor, start: int, excluded: torch.Tensor | None, dup_threshold: float | None) -> torch.Tensor:
+    """Set excluded ids (absolute, ``(Q, E)``, -1 = none) in ``[start, start + n)`` and near-duplicates to -inf."""
     if dup_threshold is not None:
         sims = sims.masked_fill(sims > dup_threshold, float("-inf"))
-    if exclude is not None:
-        n = sims.shape[1]
-        for qi, ids in enumerate(exclude):
-            local = [i - offset for i in ids if offset <= i < offset + n]
-            if local:
-                sims[qi, local] = float("-inf")
+    if excluded is not None:
+        local = excluded - start
+        qi, ei = ((local >= 0) & (local < sims.shape[1])).nonzero(as_tuple=True)
+        sims[qi, local[qi, ei]] = float("-inf")   # one indexed write for the whole block
     return sims
+
+
+def _chunks(rows: torch.Tensor, chunk_rows: int, device: torch.device) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(start, rows[start : start + chunk_rows])`` on ``device`` (views when ``rows`` already lives there)."""
+    for start in range(0, rows.shape[0], chunk_rows):
+        yield start, rows[start : start + chunk_rows].to(device, non_blocking=True)
+
+
+def _block_topk(
+    q: torch.Tensor,
+    chunks: Iterable[tuple[int, torch.Tensor]],
+    k: int,
+    products: str,
+    excluded: torch.Tensor | None = None,
+    dup_threshold: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` of one block of queries over database chunks, merged chunk by chunk.
+
+    Args:
+        q: ``(B, D)`` float32 queries on the chunks' device.
+        chunks: ``(start, (n, D) rows)`` pairs.
+        k: results per query.
+        products: ``"float32"`` (one float32 matrix product per chunk), ``"half"``
+            (one float16 matrix product per chunk: the GPU path) or ``"half-mv"``
+            (one float16 matrix-vector product per query: single CPU queries on the
+            memory map). Float16 kinds rank ``k + 16 + k // 2`` candidates per chunk
+            and re-score them in float32.
+        excluded: ``(B, E)`` absolute ids to skip (-1 = none), on ``q``'s device.
+        dup_threshold: skip results above this similarity.
+
+    Returns:
+        ``(sims, ids)`` of shape ``(B, <= k)``, float32 best first and int64.
+    """
+    if products not in PRODUCTS:
+        raise ValueError(f"Expected products in {PRODUCTS}, got {products!r}")
+    half = products != "float32"
+    keep = k + 16 + k // 2 if half else k
+    loose = None if dup_threshold is None else dup_threshold + (2e-3 if half else 0.0)  # float16 error margin
+    qh = q.half() if half else q
+    best_s = q.new_full((q.shape[0], 0), float("-inf"))
+    best_i = torch.zeros((q.shape[0], 0), dtype=torch.int64, device=q.device)
+    for start, chunk in chunks:
+        if products == "half":
+            sims = qh @ chunk.to(torch.float16).T
+        elif products == "half-mv":
+            sims = torch.stack([torch.mv(chunk, row) for row in qh])
+        else:
+            sims = q @ chunk.float().T
+        sims = _mask_chunk(sims, start, excluded, loose)
+        top_s, top_i = sims.topk(min(keep, sims.shape[1]), dim=1)
+        if half:  # exact float32 similarities of the candidates
+            exact = torch.einsum("qd,qcd->qc", q, chunk[top_i].float())
+            top_s = torch.where(torch.isneginf(top_s), float("-inf"), exact)
+        if dup_threshold is not None:
+            top_s = top_s.masked_fill(top_s > dup_threshold, float("-inf"))
+        best_s = torch.cat([best_s, top_s.float()], dim=1)
+        best_i = torch.cat([best_i, top_i + start], dim=1)
+        best_s, order = best_s.topk(min(k, best_s.shape[1]), dim=1)  # merged with earlier chunks, sorted, k kept
+        best_i = best_i.gather(1, order)
+    return best_s, best_i
+
+
+def _resident(rows: torch.Tensor, device: torch.device, fraction: float = 0.5) -> torch.Tensor:
+    """The whole database on a CUDA ``device`` when it takes at most ``fraction`` of its free memory, else ``rows``."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if rows.numel() * rows.element_size() <= fraction * free:
+            return rows.to(device)
+    return rows
 
 
 def search_exact(
@@ -54,6 +139,7 @@ def search_exact(
     dup_threshold: float | None = None,
     chunk_rows: int = 32768,
     device: str | torch.device = "cpu",
+    query_block: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` cosine neighbours of each query.
 
@@ -64,7 +150,9 @@ def search_exact(
         exclude: for each query, database ids never to return.
         dup_threshold: skip results with similarity above this (near-duplicates).
         chunk_rows: database rows per matrix product.
-        device: where the products run (``"cuda"`` moves each chunk there).
+        device: where the products run; on a GPU the database is copied there once
+            when it fits in half the free memory (else each chunk is moved per query block).
+        query_block: queries per matrix product on a GPU (CPU runs take all at once).
 
     Returns:
         ``(sims, ids)``: ``(Q, k)`` float32 similarities, best first, and int64
@@ -78,35 +166,25 @@ def search_exact(
         raise ValueError(f"Expected k >= 1, got {k}")
     if exclude is not None and len(exclude) != len(queries):
         raise ValueError(f"Expected one exclusion set per query ({len(queries)}), got {len(exclude)}")
-    q = torch.from_numpy(queries).to(device)
+    device = torch.device(device)
+    q = torch.from_numpy(queries)
     rows = _as_torch_rows(vectors)
-    # float16 products (CPU matrix-vector or GPU): rank a few extra candidates, re-score them in float32.
-    half = rows.dtype == torch.float16 and (q.shape[0] <= 4 or torch.device(device).type == "cuda")
-    if half and torch.device(device).type == "cpu":
-        chunk_rows = max(chunk_rows, 1 << 20)  # a view of the map, nothing is copied
-    keep = k + 16 + k // 2 if half else k
-    best_s = torch.full((q.shape[0], 0), float("-inf"), device=device)
-    best_i = torch.zeros((q.shape[0], 0), dtype=torch.int64, device=device)
-    for start in range(0, n, chunk_rows):
-        chunk = rows[start : start + chunk_rows].to(device, non_blocking=True)
-        if half:
-            qh = q.to(chunk.dtype)
-            sims = torch.stack([torch.mv(chunk, row) for row in qh]).float()
-        else:
-            sims = q @ chunk.float().T
-        loose = None if dup_threshold is None else dup_threshold + (2e-3 if half else 0.0)  # float16 error margin
-        sims = _mask_results(sims, start, exclude, loose)
-        top_s, top_i = sims.topk(min(keep, sims.shape[1]), dim=1)
-        if half:  # exact float32 similarities of the candidates
-            top_s = torch.einsum("qd,qcd->qc", q, chunk[top_i].float())
-            top_s = torch.where(torch.isneginf(sims.gather(1, top_i)), float("-inf"), top_s)
-        if dup_threshold is not None:
-            top_s = top_s.masked_fill(top_s > dup_threshold, float("-inf"))
-        best_s = torch.cat([best_s, top_s], dim=1)
-        best_i = torch.cat([best_i, top_i + start], dim=1)
-        best_s, order = best_s.topk(min(k, best_s.shape[1]), dim=1)  # merged with earlier chunks, sorted, k kept
-        best_i = best_i.gather(1, order)
-    return _pad(best_s.cpu().numpy(), best_i.cpu().numpy(), k)
+    excluded = _exclusion_ids(exclude, len(queries))
+    if device.type == "cpu":
+        # single float16 queries: matrix-vector products on the mapped rows (memory-bound, no copy); batches: float32 GEMM
+        products = "half-mv" if rows.dtype == torch.float16 and len(q) <= 4 else "float32"
+        chunk = max(chunk_rows, 1 << 20) if products == "half-mv" else chunk_rows  # a view of the map, nothing is copied
+        sims, ids = _block_topk(q, _chunks(rows, chunk, device), k, products, excluded, dup_threshold)
+        return _pad(sims.numpy(), ids.numpy(), k)
+    products = "half" if rows.dtype == torch.float16 else "float32"
+    source = _resident(rows, device) if len(q) > query_block else rows
+    parts = []
+    for b0 in range(0, len(q), query_block):
+        block_ex = None if excluded is None else excluded[b0 : b0 + query_block].to(device)
+        s, i = _block_topk(q[b0 : b0 + query_block].to(device), _chunks(source, chunk_rows, device), k, products,
+                           block_ex, dup_threshold)
+        parts.append(_pad(s.cpu().numpy(), i.cpu().numpy(), k))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _pad(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,22 +197,48 @@ def _pad(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
     return sims.astype(np.float32), ids
 
 
+def _topk_all(
+    rows: torch.Tensor, k: int, products: str, device: torch.device, dup_threshold: float | None, batch: int,
+    chunk_rows: int, progress=None,
+) -> np.ndarray:
+    """:func:`precompute_topk` over ``rows`` (already where they are read from) with one product kind."""
+    n = rows.shape[0]
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, batch):
+        stop = min(n, start + batch)
+        q = rows[start:stop].to(device).float()
+        self_ids = torch.arange(start, stop, device=device)[:, None]
+        sims, ids = _block_topk(q, _chunks(rows, chunk_rows, device), k, products, self_ids, dup_threshold)
+        out[start:stop] = _pad(sims.cpu().numpy(), ids.cpu().numpy(), k)[1]
+        if progress is not None:
+            progress(stop, n)
+    return out
+
+
 def precompute_topk(
     vectors: np.ndarray,
     k: int,
     *,
     dup_threshold: float | None = None,
-    batch: int = 1024,
+    batch: int | None = None,
+    chunk_rows: int | None = None,
     device: str | torch.device = "cpu",
     progress=None,
 ) -> np.ndarray:
     """For every database row its ``k`` nearest other rows (never itself).
 
+    On CPU each block of ``batch`` rows is one float32 matrix product per chunk of
+    the database; on a GPU the (float16) database is copied to the device once
+    when it fits and each (query block x chunk) is one float16 matrix product,
+    its candidates re-scored in float32 (see :func:`search_exact`).
+
     Args:
         vectors: ``(N, D)`` unit rows.
         k: neighbours per row (at most ``N - 1``).
         dup_threshold: also skip near-duplicates above this similarity.
-        batch: query rows per pass over the database.
+        batch: query rows per pass over the database (default 1024 on CPU, 4096 on a GPU).
+        chunk_rows: database rows per product (default 32768 on CPU, 65536 on a GPU).
+        device: where the products run.
         progress: optional callback ``progress(done, total)``.
 
     Returns:
@@ -143,16 +247,12 @@ def precompute_topk(
     n = vectors.shape[0]
     if not 1 <= k < max(n, 2):
         raise ValueError(f"Expected 1 <= k < number of images ({n}), got {k}")
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, batch):
-        stop = min(n, start + batch)
-        queries = np.asarray(vectors[start:stop], dtype=np.float32)
-        _, ids = search_exact(vectors, queries, k, exclude=[(i,) for i in range(start, stop)],
-                              dup_threshold=dup_threshold, device=device)
-        out[start:stop] = ids
-        if progress is not None:
-            progress(stop, n)
-    return out
+    device = torch.device(device)
+    rows = _as_torch_rows(vectors)
+    if device.type == "cpu":
+        return _topk_all(rows, k, "float32", device, dup_threshold, batch or 1024, chunk_rows or 32768, progress)
+    products = "half" if rows.dtype == torch.float16 else "float32"
+    return _topk_all(_resident(rows, device), k, products, device, dup_threshold, batch or 4096, chunk_rows or 65536, progress)
 
 
 @dataclass(frozen=True)
