@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, seed_option, strict_option, user_errors, workers_option
+from .options import SIZE, kind_option, seed_option, strict_option, user_errors, workers_option
 
 
 @click.command()
@@ -27,8 +27,9 @@ from .options import SIZE, seed_option, strict_option, user_errors, workers_opti
 @click.option("--resume", is_flag=True, help="Mode 1: complete an interrupted run in --out.")
 @click.option("--link", is_flag=True, help="Mode 2: symlink files instead of copying them.")
 @strict_option
+@kind_option
 @user_errors
-def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, strokes, workers, resume, link, strict):
+def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, strokes, workers, resume, link, strict, kind):
     """Bucket masks by hole ratio (6 buckets, (0.01,0.1] ... (0.5,0.6]) and border group.
 
     Mode 1 (default) generates --per-group masks for each of the 12 cells, every
@@ -42,6 +43,8 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
 
     problems = ProblemLog(strict=strict)
     if src is not None:
+        if kind is not None:
+            raise click.UsageError("--kind applies to mode 1 only (mode 2 sorts existing masks)")
         if resume:
             raise click.UsageError("--resume applies to mode 1 only (mode 2 is rerun from scratch)")
         from qdimd.sets.sorting import sort_masks
@@ -61,6 +64,9 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
         raise click.UsageError("--link applies to mode 2 (--from) only")
     if hole_value == "auto":
         raise click.UsageError("--hole-value auto applies to mode 2 (--from) only")
+    import time
+    from pathlib import Path
+
     from qdimd.sets.testsplit import write_bucket_set
     from qdimd.masks.generator import MaskConfig
     from qdimd.strokes.builder import open_strokes
@@ -71,9 +77,10 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
         if len(problems):
             click.echo(problems.summary(), err=True)
     config = MaskConfig(size=size, split=split)
-    total = 12 * per_group
+    total, started = 12 * per_group, time.perf_counter()
     steps = write_bucket_set(out, config, store, per_group=per_group, seed=seed, margin=border_margin,
-                             hole_value=int(hole_value or 255), workers=workers, resume=resume)
+                             hole_value=int(hole_value or 255), workers=workers, resume=resume, kind=kind,
+                             sources=list(strokes))
     try:
         done = next(steps)
         with tqdm(total=total, initial=done, unit="mask", desc="bucket", dynamic_ncols=True) as bar:
@@ -82,4 +89,10 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
     except KeyboardInterrupt:
         raise click.ClickException(
             f"interrupted: only complete files were kept; rerun with --resume to finish {out}") from None
+    if kind is not None:  # the cost of each cell: draws per accepted mask (rejection by the kind's own means)
+        from qdimd.kinds.targeted import draws_per_cell
+
+        for b, g, count, draws in draws_per_cell(Path(out) / "manifest.csv"):
+            click.echo(f"bucket {b} {g:8s}: {count} masks, {draws:.2f} draws per mask")
+        click.echo(f"{kind}: {total / max(time.perf_counter() - started, 1e-9):.1f} masks/s overall")
     click.echo(f"{total} masks in {out} (manifest.csv, README.md, config.json)")

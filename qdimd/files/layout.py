@@ -101,20 +101,16 @@ def png_rows(hole: np.ndarray, hole_value: int = 255, bits: int = 8) -> np.ndarr
         raise ValueError(f"Expected hole_value 255 or 0, got {hole_value!r}")
     hole = np.asarray(hole, dtype=bool)
     height, width = hole.shape
-    if bits == 1:
-        packed = np.packbits(hole, axis=1)
-        rows = np.empty((height, packed.shape[1] + 1), dtype=np.uint8)
-        pixels = rows[:, 1:]
-        pixels[...] = packed
-        white = np.uint8(0xFF)
-    else:
-        rows = np.empty((height, width + 1), dtype=np.uint8)
-        pixels = rows[:, 1:]
-        np.multiply(hole.view(np.uint8), np.uint8(255), out=pixels)
-        white = np.uint8(255)
-    if hole_value == 0:
-        np.bitwise_xor(pixels, white, out=pixels)
-    rows[:, 0] = 0
+    rows = np.empty((height, (width + 7) // 8 + 1 if bits == 1 else width + 1), dtype=np.uint8)
+    rows[:, 1:] = np.packbits(hole, axis=1) if bits == 1 else hole  # 8 bits: 0/1 for now
+    # Whole rows (contiguous: twice as fast as the pixel view), the filter bytes reset below.
+    if hole_value == 0 and bits == 1:
+        np.invert(rows, out=rows)
+    elif hole_value == 0:
+        np.subtract(rows, np.uint8(1), out=rows)  # 1 -> 0, 0 -> 255 (uint8 wraps)
+    elif bits == 8:
+        np.negative(rows, out=rows)  # 1 -> 255, 0 -> 0
+    rows[:, 0] = 0  # filter type None
     return rows
 
 

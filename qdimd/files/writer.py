@@ -76,18 +76,21 @@ def run_config(spec: WriteSpec, store_info: dict) -> dict:
     return {"qdimd_version": __version__, "n": spec.n, "seed": spec.seed, "hole_value": spec.hole_value,
             "png_bits": spec.png_bits, "layout": spec.layout, "format": spec.format,
             "shard_size": spec.shard_size if spec.format == "tar" else None,
-            "mask_config": spec.config.to_dict(), "store": store_info}
+            "mask_config": spec.config.to_dict(), "store": store_info, **({} if spec.kind is None else {"kind": spec.kind})}
 
 
-def _comparable(config: dict) -> dict:
+def comparable_config(config: dict) -> dict:
+    """A ``config.json`` without what may change between a run and its resume (the spelling of the stroke sources)."""
     config = dict(config)
-    config["store"] = {k: v for k, v in config.get("store", {}).items() if k != "sources"}
+    if isinstance(config.get("store"), dict):
+        config["store"] = {k: v for k, v in config["store"].items() if k != "sources"}
     return config
 
 
 def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_value: int = 255,
                 layout: str = "plain", fmt: str = "png", shard_size: int = 10000,
-                part: tuple[int, int] | None = None, resume: bool = False, sources=None, png_bits: int = 8) -> Run:
+                part: tuple[int, int] | None = None, resume: bool = False, sources=None, png_bits: int = 8,
+                kind: str | None = None) -> Run:
     """Check the options and the folder, write ``config.json`` and plan the remaining tasks.
 
     Nothing is written before the run is known to start: every option is checked, and the
@@ -105,6 +108,8 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
         resume: skip tasks already complete (manifest rows known and every file there); without it,
             a folder that already holds any output of this part is refused.
         sources: the user's stroke sources, recorded in ``config.json``.
+        kind: a :mod:`qdimd.kinds` spec (e.g. ``"lama-thick"``, ``"mat:0.5,qdimd:0.5"``); None/``"qdimd"`` =
+            Algorithm 1. Recorded in ``config.json`` (only when set) and in every manifest row.
 
     Raises:
         InputError: the folder holds something else (another config, foreign files), or a
@@ -130,11 +135,15 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     # so a resume or a replay where it is missing fails instead of mixing masks of two renderers.
     config = replace(config, renderer=resolve_renderer(config.renderer))
     out = Path(out)
+    if kind is not None:  # a qdimd.kinds spec; plain "qdimd" keeps the run (and its config.json) as before
+        from ..kinds import parse_kind
+
+        kind = None if parse_kind(kind).is_default else str(parse_kind(kind))
     spec = WriteSpec(str(out.absolute()), config, str(store.path), int(seed), int(n), int(hole_value), layout, fmt,
-                     int(shard_size), png_bits=int(png_bits))
+                     int(shard_size), png_bits=int(png_bits), kind=kind)
     (first, stop), tasks = plan_tasks(spec.n, fmt, spec.shard_size, part)
     stat = os.stat(spec.store_path)  # the generator of an in-process run, cached for it (qdimd.files.writetask)
-    _worker_generator(config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns)).params(
+    _worker_generator(config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns), spec.kind).params(
         min(first, n - 1))
     wanted = run_config(spec, store_description(store, sources))
     config_path = out / CONFIG_NAME
@@ -143,7 +152,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
             found = orjson.loads(config_path.read_bytes())
         except orjson.JSONDecodeError as exc:
             raise InputError(f"{config_path}: not a qdimd config ({exc}); choose another --out") from None
-        found, expected = _comparable(found), _comparable(wanted)
+        found, expected = comparable_config(found), comparable_config(wanted)
         if found != expected:
             diff = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
             raise InputError(f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
@@ -274,5 +283,5 @@ def write_masks(out, config: MaskConfig = MaskConfig(), store=None, *, n: int, s
     return replace(run, tasks=())
 
 
-__all__ = ["MANIFEST_COLUMNS", "Run", "WriteSpec", "execute", "file_of", "merge_manifest", "prepare_run", "run_task",
+__all__ = ["MANIFEST_COLUMNS", "Run", "WriteSpec", "comparable_config", "execute", "file_of", "merge_manifest", "prepare_run", "run_task",
            "write_masks"]

@@ -8,8 +8,8 @@ file proves the task finished. See :mod:`qdimd.files.writer` for the run around 
 
 The file path, per mask (measured in ``benchmarks/bench_generate.py``): the main thread
 renders a batch into a reused buffer, measures each mask and turns it into its PNG
-scanlines (:func:`qdimd.files.layout.png_rows`, the only copy); one writer thread per
-process takes whole batches, deflates each mask (ISA-L releases the GIL) and writes it
+scanlines (:func:`qdimd.files.layout.png_rows`, the only copy); :data:`WRITE_THREADS` writer
+threads per process take whole batches, deflates each mask (ISA-L releases the GIL) and writes it
 with bare ``os`` calls, so deflating and file-system latency overlap rendering, and the
 hand-off costs one queue operation per batch rather than one per mask.
 """
@@ -36,8 +36,11 @@ from ..masks.generator import MaskConfig, MaskGenerator
 from .layout import Task, encode_png_rows, mask_stem, png_rows, shard_name, tar_member
 
 PARTS_DIR = ".qdimd-parts"
-IN_FLIGHT = 2
-"""Batches handed to the writer thread and not yet written (bounds memory; errors surface within two batches)."""
+WRITE_THREADS = 2
+"""Writer threads per process: two keep a loaded disk's latency off the critical path (one left the
+renderer waiting on it; three measured no better)."""
+IN_FLIGHT = 2 * WRITE_THREADS
+"""Batches handed to the writers and not yet written (bounds memory; write errors surface within these)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class WriteSpec:
     shard_size: int = 10000
     resume: bool = False
     png_bits: int = 8
+    kind: str | None = None  # a qdimd.kinds spec (canonical text); None = Algorithm 1
 
 
 def file_of(spec: WriteSpec, index: int) -> str:
@@ -66,7 +70,7 @@ def file_of(spec: WriteSpec, index: int) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tuple) -> MaskGenerator:
+def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tuple, kind: str | None = None) -> MaskGenerator:
     """One generator per process and run (opens the store memory-mapped).
 
     ``stamp`` (inode, size, mtime of the store file) keeps a store rebuilt under the same path
@@ -74,6 +78,10 @@ def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tup
     """
     from ..strokes.store import StrokeStore
 
+    if kind is not None:  # a KindGenerator (qdimd.kinds), with MaskGenerator's params/render API
+        from ..kinds.generator import create_generator
+
+        return create_generator(config, StrokeStore.load(store_path), seed, kind)
     return MaskGenerator(config, StrokeStore.load(store_path), seed)
 
 
@@ -106,7 +114,7 @@ def _write_batch(spec: WriteSpec, token: str, batch: list[tuple[str, np.ndarray]
 def run_task(spec: WriteSpec, task: Task) -> int:
     """Render, encode and write one task's masks and its manifest part; returns the mask count."""
     stat = os.stat(spec.store_path)
-    gen = _worker_generator(spec.config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    gen = _worker_generator(spec.config, spec.store_path, spec.seed, (stat.st_ino, stat.st_size, stat.st_mtime_ns), spec.kind)
     h, w = spec.config.size
     step = max(1, min(64, (1 << 22) // (h * w)))
     buffer = np.empty((step, h, w), dtype=bool)
@@ -131,8 +139,8 @@ def run_task(spec: WriteSpec, task: Task) -> int:
 @contextlib.contextmanager
 def _sink(spec: WriteSpec, task: Task):
     """Yields ``put(batch)``, ``batch`` a list of ``(file, payload)``: for tar runs each member is
-    streamed into the shard's temporary file (renamed when complete); for PNG files a writer
-    thread writes them (at most :data:`IN_FLIGHT` batches queued; its errors re-raised here)."""
+    streamed into the shard's temporary file (renamed when complete); for PNG files the writer
+    threads write them (at most :data:`IN_FLIGHT` batches queued; its errors re-raised here)."""
     if spec.format == "tar":
         path = Path(spec.out) / shard_name(task.shard)
         with atomic_open(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
@@ -145,7 +153,7 @@ def _sink(spec: WriteSpec, task: Task):
         return
     token = secrets.token_hex(6)
     pending: deque = deque()
-    with ThreadPoolExecutor(1) as thread:
+    with ThreadPoolExecutor(WRITE_THREADS) as thread:
         def put(batch):
             pending.append(thread.submit(_write_batch, spec, token, batch))
             while pending and (len(pending) > IN_FLIGHT or pending[0].done()):

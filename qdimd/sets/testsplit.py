@@ -55,6 +55,7 @@ class BucketSpec:
     edges: tuple[float, ...]
     hole_value: int
     resume: bool
+    kind: str | None = None  # a qdimd.kinds spec; None = Algorithm 1 (TargetedGenerator)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,12 @@ def _pool(store, split: str | None):
 @functools.lru_cache(maxsize=16)
 def _generator(spec: BucketSpec, store, bucket: int, group: str):
     from ..masks.targeted import TargetedGenerator
+
+    if spec.kind is not None:
+        from ..kinds.targeted import KindTargetedGenerator
+
+        return KindTargetedGenerator.for_group(spec.kind, bucket, group, spec.config, store, spec.seed, edges=spec.edges,
+                                               margin=spec.margin)
 
     return TargetedGenerator.for_group(bucket, group, spec.config, store, spec.seed, edges=spec.edges, margin=spec.margin,
                                        pool=_pool(store, spec.config.split))
@@ -156,13 +163,17 @@ def _run_chunk_in_worker(args) -> int:
     return run_chunk(spec, store, chunk)
 
 
-def bucket_config(spec: BucketSpec, store) -> dict:
-    """The ``config.json`` of a split."""
+def bucket_config(spec: BucketSpec, store, sources=None) -> dict:
+    """The ``config.json`` of a split: ``store`` describes the strokes by content (sizes and a fingerprint,
+    :func:`qdimd.files.writer.store_description`), never by the path of a temporary store built from
+    ndjson sources, and the generator config names the renderer really used."""
+    from ..files.writer import store_description
+
     return {
         "qdimd_version": __version__, "mode": "generate", "seed": spec.seed, "per_group": spec.per_group,
         "border_margin": spec.margin, "edges": list(spec.edges), "hole_value": spec.hole_value,
-        "store": str(getattr(store, "path", None) or "in-memory"), "store_drawings": int(store.n_drawings),
-        "config": spec.config.to_dict(),
+        "store": store_description(store, sources),
+        "config": spec.config.to_dict(), **({} if spec.kind is None else {"kind": spec.kind}),
     }
 
 
@@ -178,6 +189,8 @@ def write_bucket_set(
     hole_value: int = 255,
     workers: int = 1,
     resume: bool = False,
+    kind: str | None = None,
+    sources=None,
 ) -> Iterator[int]:
     """Write a bucketed split; yields each finished chunk's mask count (for a progress bar).
 
@@ -193,6 +206,9 @@ def write_bucket_set(
         workers: processes (the store is re-opened memory-mapped in each).
         resume: complete an interrupted run into the same folder with the same options (a complete
             one is left as it is).
+        sources: the user's stroke sources, recorded in ``config.json`` (not compared on resume).
+        kind: a :mod:`qdimd.kinds` spec (e.g. ``"mat"``): each cell by the kind's own means
+            (:class:`qdimd.kinds.KindTargetedGenerator`); None/``"qdimd"`` = Algorithm 1 steered.
 
     Raises:
         InputError: ``out`` holds a different split, or is not empty without ``resume``.
@@ -210,9 +226,18 @@ def write_bucket_set(
     if workers < 1:
         raise ValueError(f"Expected workers >= 1, got {workers}")
     store = load_default_store() if store is None else store
+    from dataclasses import replace
+
+    from ..masks.render import resolve_renderer
+
+    config = replace(config, renderer=resolve_renderer(config.renderer))  # "auto" would mix renderers on resume
     margin = default_margin(*config.size) if margin is None else int(margin)
     edges = tuple(float(e) for e in edges)
-    spec = BucketSpec(str(out), config, int(seed), int(per_group), margin, edges, hole_value, resume)
+    if kind is not None:
+        from ..kinds import parse_kind
+
+        kind = None if parse_kind(kind).is_default else str(parse_kind(kind))
+    spec = BucketSpec(str(out), config, int(seed), int(per_group), margin, edges, hole_value, resume, kind)
     h, w = config.size
     inner = max(0, h - 2 * margin) * max(0, w - 2 * margin) / (h * w)  # share of the image inside the margin
     for bucket, group in cells(edges):
@@ -224,7 +249,7 @@ def write_bucket_set(
         _generator(spec, store, bucket, group)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = bucket_config(spec, store)
+    meta = bucket_config(spec, store, sources)
     config_path = folder / "config.json"
     if config_path.exists():
         try:
@@ -233,8 +258,13 @@ def write_bucket_set(
             previous = None
         if not resume:
             raise InputError(f"{out}: already holds a split (config.json); use --resume to complete it or a new folder")
-        if previous != meta:
-            raise InputError(f"{out}: holds a split made with different options; use a new folder")
+        from ..files.writer import comparable_config
+
+        found, wanted = comparable_config(previous or {}), comparable_config(meta)
+        if found != wanted:
+            diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+            raise InputError(f"{out}: holds a split made with different options (differs in: {', '.join(diff)}); "
+                             "repeat the original options to resume it, or use a new folder")
     elif resume and any(folder.iterdir()):
         raise InputError(f"{out}: no config.json to resume from")
     elif any(p.name != PARTS_DIR for p in folder.iterdir()):

@@ -209,3 +209,24 @@ def test_mode1_names_unusable_stroke_sources(tmp_path):
     result = CliRunner().invoke(main, [*MODE1, "--out", str(tmp_path / "out"), "--strokes", str(missing)])
     assert result.exit_code == 1
     assert f"{missing}: no such file" in result.output and "no drawings" in result.output
+
+
+def test_mode1_resume_with_ndjson_strokes_records_content_and_renderer(tmp_path):
+    # Issue 12 point 5: ndjson sources are streamed into a temporary store whose path changes on every
+    # run; config.json used to record it, so every --resume was refused. It also recorded renderer "auto".
+    strokes = Path(__file__).parents[1] / "data" / "quickdraw" / "simplified.ndjson"
+    args = ["bucket", "--size", "64", "--per-group", "1", "--workers", "1", "--strokes", strokes]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert cli(*args, "--out", full).exit_code == 0
+    config = json.loads((full / "config.json").read_text())
+    assert config["store"]["sources"] == [str(strokes)] and "qdimd-strokes-" not in json.dumps(config)
+    assert config["store"]["n_drawings"] == 5 and config["config"]["renderer"] in ("cairo", "opencv")
+    shutil.copytree(full, cut)
+    (cut / "manifest.csv").unlink()
+    (cut / "README.md").unlink()
+    (cut / "6" / "border" / "00011.png").unlink()
+    result = cli(*args, "--out", cut, "--resume")
+    assert result.exit_code == 0, result.output
+    assert files_of(cut) == files_of(full)
+    result = CliRunner().invoke(main, [*map(str, args), "--out", str(cut), "--resume", "--seed", "3"])
+    assert result.exit_code == 1 and "differs in: seed" in result.output
