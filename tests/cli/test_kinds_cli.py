@@ -46,3 +46,27 @@ def test_bucket_kind_writes_replayable_cells(tmp_path):
         assert record.kind in ("lama-medium", "box") and np.array_equal(render_kind_params(record, 64, 64), hole)
     mode2 = _invoke("bucket", "--kind", "mat", "--from", out, "--out", tmp_path / "sorted")
     assert mode2.exit_code == 2 and "mode 1 only" in mode2.output
+
+
+def test_generate_kind_mixture_is_recorded_replayable_and_worker_independent(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    kind = "lama-thick:0.5,qdimd:0.5"
+    for folder, workers in ((one, 1), (two, 2)):
+        result = _invoke("generate", "--kind", kind, "--n", 12, "--size", 48, "--out", folder, "--workers", workers)
+        assert result.exit_code == 0, result.output
+    assert json.loads((one / "config.json").read_text())["kind"] == kind
+    rows = list(csv.DictReader(open(one / "manifest.csv", newline="")))
+    config = MaskConfig(size=(48, 48))
+    gen = KindGenerator(kind, config, seed=0)
+    assert {orjson.loads(r["params"])["kind"] for r in rows} == {"lama-thick", "qdimd"}
+    for row in rows:
+        hole = np.asarray(Image.open(one / row["file"])) > 127
+        assert np.array_equal(hole, np.asarray(Image.open(two / row["file"])) > 127)
+        record = KindParams.from_dict(orjson.loads(row["params"]))
+        assert np.array_equal(hole, gen.generate(record.index))
+        if record.kind != "qdimd":
+            assert np.array_equal(hole, render_kind_params(record, 48, 48))
+    plain = _invoke("generate", "--kind", "qdimd", "--n", 2, "--size", 48, "--out", tmp_path / "plain")
+    assert plain.exit_code == 0 and "kind" not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    bad = _invoke("generate", "--kind", "mat[hole_range=0.9..0.1]", "--n", 2, "--out", tmp_path / "bad")
+    assert bad.exit_code == 2 and "hole_range" in bad.output
