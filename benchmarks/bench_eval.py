@@ -61,7 +61,8 @@ def _split(root: Path, n: int) -> Path:
 def _throughput(photos: Path, split: Path, method: str, out: Path) -> tuple[float, int]:
     from inpaint.evaluation.evaluate import EvalConfig, plan_evaluation, run_evaluation
 
-    plan = plan_evaluation(EvalConfig(str(photos), str(split), (method,), str(out), iscore=False, size=(SIZE, SIZE)))
+    plan = plan_evaluation(EvalConfig(str(photos), str(split), (method,), str(out), metrics=("l1", "psnr", "ssim"),
+                                      size=(SIZE, SIZE), batch_size=1))  # one pair per step: the first step is left out
     run = run_evaluation(plan)
     next(run)  # the first pair also loads the method (checkpoint): left out of the timing
     start = time.perf_counter()

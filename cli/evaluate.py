@@ -1,9 +1,12 @@
-"""``inpaint eval``: Table 1 (L1, PSNR, SSIM, Inception score per bucket and border group) for any methods."""
+"""``inpaint eval``: Table 1 (L1, PSNR, SSIM, Inception score; FID, LPIPS, P-IDS/U-IDS on request) per bucket and border group."""
 from __future__ import annotations
 
 import click
 
 from .options import SIZE, user_errors, vgg_weights_option
+
+METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
+"""inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
 
 
 @click.command("eval")
@@ -19,33 +22,58 @@ from .options import SIZE, user_errors, vgg_weights_option
               help="Evaluate at S or HxW: masks resized (nearest) and re-bucketed.  [default: the masks' size]")
 @click.option("--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True,
               callback=lambda c, p, v: int(v), help="Hole pixel value of masks whose manifest row does not say.")
+@click.option("--metric", "metrics", multiple=True, type=click.Choice(METRIC_NAMES),
+              help="Metric to report; repeat for several.  [default: l1, psnr, ssim, iscore (the papers' Table 1)]")
 @click.option("--no-iscore", is_flag=True, help="Skip the Inception score.")
 @click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True, help="Inception-score splits per cell.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="torchvision Inception-v3 state dict (inception_v3_google-0cc3c7bd.pth); default: torch.hub's cache, else download.")
 @click.option("--allow-random-inception", is_flag=True, help="Fixed random Inception weights instead of the published ones, with a warning (smoke tests; scores meaningless).")
+@click.option("--fid-weights", type=click.Path(dir_okay=False), default=None,
+              help="pytorch-fid's FID Inception (pt_inception-2015-12-05-6726825d.pth) for fid/pids/uids; default: torch.hub's cache, else download.")
+@click.option("--lpips-net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True, help="LPIPS backbone.")
+@click.option("--lpips-weights", type=click.Path(dir_okay=False), default=None,
+              help="lpips v0.1 linear layers (lpips/weights/v0.1/alex.pth or vgg.pth); default: the installed lpips package, torch.hub's cache, else download.")
+@click.option("--alexnet-weights", type=click.Path(dir_okay=False), default=None,
+              help="torchvision AlexNet (alexnet-owt-7be5be79.pth), the LPIPS alex backbone; default: torch.hub's cache, else download.")
+@click.option("--allow-random-weights", is_flag=True,
+              help="Fixed random weights for every metric network whose file is not given, with a warning (smoke tests; values meaningless).")
+@click.option("--bins", type=click.Choice(["paper", "lama"]), default="paper", show_default=True,
+              help="Report cells: the split's buckets x N/B/all, or LaMa's 10%% hole-area bins (report only: rerun to regroup).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Pairs scored together; images per metric-network forward.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Accept a Sim-K database built with random VGG-16 weights (smoke tests).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the models.")
 @user_errors
-def evaluate(images, masks, methods, out, limit, seed, size, hole_value, no_iscore, is_splits, inception_weights,
-             allow_random_inception, vgg_weights, allow_random_vgg, device):
+def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics, no_iscore, is_splits, inception_weights,
+             allow_random_inception, fid_weights, lpips_net, lpips_weights, alexnet_weights, allow_random_weights, bins,
+             batch_size, vgg_weights, allow_random_vgg, device):
     """Score inpainting METHODs on IMAGES under the masks of a bucket split, per bucket and border group.
 
-    Writes OUT/report.md, results.csv, results.json, per_image.csv and grid_<bucket>.png.
+    Writes OUT/report.md, results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
+    fid/pids/uids, features/<method>__<bucket>_<group>.npz (pool3 features, arrays real and fake).
     A killed run continues where it stopped when rerun with the same options.
     """
     from tqdm import tqdm
 
+    import orjson
+
     from inpaint.evaluation.evaluate import EvalConfig, plan_evaluation, run_evaluation
+    from inpaint.evaluation.plan import DEFAULT_METRICS, check_metrics
     from inpaint.evaluation.report import write_report
     from qdimd.errors import ProblemLog
 
+    chosen = [m for m in (metrics or DEFAULT_METRICS) if not (no_iscore and m == "iscore")]
+    if not chosen:
+        raise click.UsageError("--no-iscore leaves no metric; add --metric NAME")
     config = EvalConfig(
         images=images, masks=masks, methods=tuple(methods), out=out, seed=seed, limit=limit, size=size,
-        hole_value=hole_value, iscore=not no_iscore, is_splits=is_splits, inception_weights=inception_weights,
+        hole_value=hole_value, metrics=check_metrics(chosen), is_splits=is_splits, inception_weights=inception_weights,
         allow_random_inception=allow_random_inception, vgg_weights=vgg_weights,
-        allow_random_vgg=allow_random_vgg, device=device,
+        allow_random_vgg=allow_random_vgg, lpips_net=lpips_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
+        alexnet_weights=alexnet_weights, allow_random_weights=allow_random_weights, bins=bins, batch_size=batch_size,
+        device=device,
     )
     problems = ProblemLog()
     plan = plan_evaluation(config, problems=problems)
@@ -60,4 +88,6 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, no_isco
     for _ in tqdm(run_evaluation(plan), total=len(pending), desc="eval", unit="image", disable=not pending):
         pass
     files = write_report(plan)
+    for note in orjson.loads(files["results_json"].read_bytes())["notes"]:
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"{len(plan.pairs)} image/mask pairs x {len(plan.specs)} methods -> {files['report']}")

@@ -2,8 +2,9 @@
 
 Every image is paired with masks per (bucket, border group) as in
 :mod:`inpaint.evaluation.pairing`, filled by every method (:mod:`inpaint.evaluation.methods`) and
-scored against the ground truth (:mod:`inpaint.evaluation.metrics`); the Inception score
-(:mod:`inpaint.nn.inception`) is computed over each (method, bucket, group).
+scored against the ground truth (:mod:`inpaint.evaluation.scoring`: L1, PSNR,
+SSIM, LPIPS per image); the Inception score, FID and P-IDS/U-IDS are computed
+per cell at report time (:mod:`inpaint.evaluation.summary`).
 
 Resolution: the masks set it. Images are scaled to cover the mask size and
 centre-cropped (bicubic, :func:`inpaint.images.load_image`); masks are never
@@ -13,8 +14,10 @@ that size (masks that leave every bucket are dropped).
 
 Resume: per-image rows are appended (and flushed) to ``OUT/per_image.csv``
 as they are computed, with each image's Inception class probabilities in
-``OUT/inception_probs.f32`` (raw float32, one record per row, in row order).
-A rerun with the same configuration skips finished (method, bucket, group,
+``OUT/inception_probs.f32`` and its FID-Inception pool3 features in
+``OUT/pool3_fake.f32`` (raw float32, one record per row, in row order); the
+ground truths' features go to ``OUT/pool3_real.f32`` at the record of their
+pair's position in the pairing. Records are written before their rows. A rerun with the same configuration skips finished (method, bucket, group,
 index) rows, drops a half-written last row, and aggregates the file, so a
 resumed run writes the same report as an uninterrupted one. Grid tiles are
 saved under ``OUT/grid_parts/`` before their row.
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -33,22 +35,34 @@ import orjson
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import atomic_write_bytes, resize_hole
 
+from qdimd.buckets import hole_ratio
+
 from .pairing import Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket
 from ..images import find_images, load_image, save_image
 from .methods import load_method, parse_methods
-from .metrics import image_metrics
 from .report import write_report
+from .scoring import feature_dim, load_metric_networks, score_batch
 
-from .plan import GRID_EXAMPLES, PARTS, PER_IMAGE, PER_IMAGE_COLUMNS, PROBS, RUN, EvalConfig, EvalPlan, part_path
+from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PROBS, REAL_FEATURES, RUN, EvalConfig, EvalPlan,
+                   check_metrics, part_path)
 
 
-def _recover_rows(out: Path, iscore: bool, n_classes: int) -> tuple[set, int]:
-    """Finished row keys of ``out``; drops a half-written last row and surplus probability records."""
+def _record_files(config: EvalConfig) -> list[tuple[str, int]]:
+    """``(file, bytes per row)`` of the files with one record per row of ``per_image.csv``."""
+    files = [(PROBS, 4 * 1000)] if config.iscore else []
+    return files + ([(FAKE_FEATURES, 4 * feature_dim(config))] if config.features else [])
+
+
+def _recover_rows(out: Path, config: EvalConfig) -> tuple[set, int]:
+    """Finished row keys of ``out``; drops a half-written last row and surplus records."""
     path = out / PER_IMAGE
+    columns = ",".join(config.per_image_columns)
+    if config.features:
+        (out / REAL_FEATURES).touch()
     if not path.exists():
-        path.write_text(",".join(PER_IMAGE_COLUMNS) + "\n", encoding="utf-8")
-        if iscore:
-            (out / PROBS).write_bytes(b"")
+        path.write_text(columns + "\n", encoding="utf-8")
+        for name, _ in _record_files(config):
+            (out / name).write_bytes(b"")
         return set(), 0
     data = path.read_bytes()
     if not data.endswith(b"\n"):
@@ -56,16 +70,15 @@ def _recover_rows(out: Path, iscore: bool, n_classes: int) -> tuple[set, int]:
         with open(path, "r+b") as f:
             f.truncate(len(data))
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-    if not data.startswith(",".join(PER_IMAGE_COLUMNS).encode()):
-        raise InputError(f"{path}: not a per-image file of inpaint eval; use another --out")
+    if not data.startswith((columns + "\n").encode()):
+        raise InputError(f"{path}: not a per-image file of inpaint eval with columns {columns}; use another --out")
     done = {(r["method"], int(r["bucket"]), r["group"], int(r["index"])) for r in rows}
-    if iscore:
-        record = 4 * n_classes
-        probs = out / PROBS
-        have = probs.stat().st_size if probs.exists() else 0
+    for name, record in _record_files(config):
+        file = out / name
+        have = file.stat().st_size if file.exists() else 0
         if have < len(rows) * record:
-            raise InputError(f"{probs}: holds {have // record} records for {len(rows)} rows; delete {out} and rerun")
-        with open(probs, "r+b") as f:
+            raise InputError(f"{file}: holds {have // record} records for {len(rows)} rows; delete {out} and rerun")
+        with open(file, "r+b") as f:
             f.truncate(len(rows) * record)
     return done, len(rows)
 
@@ -82,6 +95,16 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     specs = parse_methods(list(config.methods))
     if config.is_splits < 1:
         raise ValueError(f"Expected is_splits >= 1, got {config.is_splits}")
+    if check_metrics(config.metrics) != tuple(config.metrics):
+        raise ValueError(f"Expected metrics in the order {check_metrics(config.metrics)}, got {config.metrics} "
+                         "(pass them through inpaint.evaluation.plan.check_metrics)")
+    if config.bins not in BINS or config.lpips_net not in ("alex", "vgg") or config.batch_size < 1:
+        raise ValueError(f"Expected bins in {BINS}, lpips_net alex or vgg and batch_size >= 1; got {config.bins!r}, "
+                         f"{config.lpips_net!r}, {config.batch_size}")
+    if "pids" in config.metrics or "uids" in config.metrics:
+        from .ids import require_sklearn
+
+        require_sklearn()
     problems = problems if problems is not None else ProblemLog()
     images_root = Path(config.images)
     if not images_root.is_dir():
@@ -110,7 +133,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     else:
         atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
     (out / PARTS).mkdir(exist_ok=True)
-    done, n_rows = _recover_rows(out, config.iscore, 1000)
+    done, n_rows = _recover_rows(out, config)
     return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows,
                     image_sizes)
 
@@ -132,7 +155,12 @@ def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tupl
 
 
 def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
-    """Compute the missing rows, appending them to ``per_image.csv``; yields each finished pair."""
+    """Compute the missing rows, appending them to ``per_image.csv``; yields each finished pair.
+
+    Pairs are filled and scored ``config.batch_size`` at a time (the metric
+    networks run batched on ``config.device``); a batch's records and rows are
+    written, and its pairs yielded, when the whole batch is scored.
+    """
     config, out = plan.config, plan.out
     pending = plan.pending
     if not pending:
@@ -140,46 +168,67 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
     methods = {j: load_method(
         s, device=config.device, vgg_weights=config.vgg_weights, allow_random_vgg=config.allow_random_vgg
     ) for j, s in enumerate(plan.specs)}
-    inception = None
-    if config.iscore:
-        from ..nn.inception import inception_probs, load_inception
+    nets = load_metric_networks(config)
+    slots = {p: k for k, p in enumerate(plan.pairs)}
+    record_files = {name: open(out / name, "ab") for name, _ in _record_files(config)}
+    real_file = open(out / REAL_FEATURES, "r+b") if config.features else None
+    try:
+        with open(out / PER_IMAGE, "a", newline="", encoding="utf-8") as rows_file:
+            writer = csv.writer(rows_file)
+            for start in range(0, len(pending), config.batch_size):
+                batch = pending[start:start + config.batch_size]
+                filled = [_fill_pair(plan, methods, pair) for pair in batch]
+                owner = np.array([k for k, (_, _, results) in enumerate(filled) for _ in results], np.int64)
+                scores = score_batch(nets, config, np.stack([image for image, _, _ in filled]),
+                                     np.stack([c for _, _, results in filled for _, c in results]), owner)
+                # records first, rows after (see _recover_rows)
+                if scores.probs is not None:
+                    record_files[PROBS].write(scores.probs.tobytes())
+                if scores.fake is not None:
+                    record_files[FAKE_FEATURES].write(scores.fake.astype(np.float32).tobytes())
+                    for pair, feature in zip(batch, scores.real):
+                        real_file.seek(slots[pair] * feature.nbytes)
+                        real_file.write(feature.astype(np.float32).tobytes())
+                    real_file.flush()
+                for f in record_files.values():
+                    f.flush()
+                row = 0
+                for pair, (_, hole, results) in zip(batch, filled):
+                    for j, _ in results:
+                        values = scores.per_image[row]
+                        writer.writerow([plan.specs[j].label, pair.bucket, pair.group, pair.index, pair.image, pair.mask,
+                                         repr(hole), *(repr(values[m]) for m in config.per_image_metrics)])
+                        plan.done.add((plan.specs[j].label, pair.bucket, pair.group, pair.index))
+                        row += 1
+                rows_file.flush()
+                plan.n_rows += row
+                yield from batch
+    finally:
+        for f in [*record_files.values(), *([real_file] if real_file else [])]:
+            f.close()
 
-        inception = load_inception(
-            config.inception_weights, allow_random=config.allow_random_inception, width=config.inception_width
-        )
+
+def _fill_pair(plan: EvalPlan, methods: dict, pair: Pair) -> tuple[np.ndarray, float, list[tuple[int, np.ndarray]]]:
+    """``(ground truth, hole share, [(method index, composite)])`` of the methods still to run on ``pair``."""
+    config, out = plan.config, plan.out
     images_root = Path(config.images)
-    with open(out / PER_IMAGE, "a", newline="", encoding="utf-8") as rows_file, \
-            open(out / PROBS, "ab") if inception is not None else open(os.devnull, "wb") as probs_file:
-        writer = csv.writer(rows_file)
-        for pair in pending:
-            entry = plan.entries[pair.mask]
-            image = load_image(images_root / pair.image, plan.size)
-            hole = resize_hole(load_hole(config.masks, entry), plan.size)
-            grid = pair.index < GRID_EXAMPLES
-            if grid:
-                masked = image.copy()
-                masked[hole] = 255
-                save_image(part_path(out, pair, "original"), image)
-                save_image(part_path(out, pair, "masked"), masked)
-            results = []
-            for j in plan.todo(pair):
-                filled = methods[j](image, hole, str(images_root / pair.image))
-                results.append((j, filled.composite, image_metrics(filled.composite, image)))
-                if grid:
-                    save_image(part_path(out, pair, f"m{j}"), filled.composite)
-                    if filled.retrieved is not None:
-                        save_image(part_path(out, pair, f"m{j}_retrieved"), filled.retrieved)
-            if inception is not None:  # one batch per pair; records first, rows after (see _recover_rows)
-                probs = inception_probs(inception, np.stack([c for _, c, _ in results]), device=config.device)
-                probs_file.write(probs.astype(np.float32).tobytes())
-                probs_file.flush()
-            for j, _, scores in results:
-                writer.writerow([plan.specs[j].label, pair.bucket, pair.group, pair.index, pair.image, pair.mask,
-                                 repr(scores["l1"]), repr(scores["psnr"]), repr(scores["ssim"])])
-                plan.done.add((plan.specs[j].label, pair.bucket, pair.group, pair.index))
-            rows_file.flush()
-            plan.n_rows += len(results)
-            yield pair
+    image = load_image(images_root / pair.image, plan.size)
+    hole = resize_hole(load_hole(config.masks, plan.entries[pair.mask]), plan.size)
+    grid = pair.index < GRID_EXAMPLES
+    if grid:
+        masked = image.copy()
+        masked[hole] = 255
+        save_image(part_path(out, pair, "original"), image)
+        save_image(part_path(out, pair, "masked"), masked)
+    results = []
+    for j in plan.todo(pair):
+        filled = methods[j](image, hole, str(images_root / pair.image))
+        results.append((j, filled.composite))
+        if grid:
+            save_image(part_path(out, pair, f"m{j}"), filled.composite)
+            if filled.retrieved is not None:
+                save_image(part_path(out, pair, f"m{j}_retrieved"), filled.retrieved)
+    return image, float(hole_ratio(hole)), results
 
 
 def evaluate_methods(config: EvalConfig) -> dict[str, Path]:

@@ -16,9 +16,23 @@ from .pairing import MaskEntry, Pair
 
 PER_IMAGE = "per_image.csv"
 PROBS = "inception_probs.f32"
+FAKE_FEATURES = "pool3_fake.f32"
+"""FID-Inception pool3 features of the composites: one float32 record per row, in row order."""
+REAL_FEATURES = "pool3_real.f32"
+"""pool3 features of the ground truths: record k belongs to ``plan.pairs[k]``."""
+FEATURES = "features"
 RUN = "run.json"
 PARTS = "grid_parts"
-PER_IMAGE_COLUMNS = ("method", "bucket", "group", "index", "image", "mask", "l1", "psnr", "ssim")
+KEY_COLUMNS = ("method", "bucket", "group", "index", "image", "mask", "hole")
+PER_IMAGE_METRICS = ("l1", "psnr", "ssim", "lpips")
+"""Metrics with a value per image (columns of ``per_image.csv``); the others are computed per cell."""
+SET_METRICS = ("iscore", "fid", "pids", "uids")
+FEATURE_METRICS = ("fid", "pids", "uids")
+"""Metrics computed from the FID Inception's pool3 features."""
+METRIC_NAMES = PER_IMAGE_METRICS + SET_METRICS
+DEFAULT_METRICS = ("l1", "psnr", "ssim", "iscore")
+"""The papers' Table 1."""
+BINS = ("paper", "lama")
 GRID_EXAMPLES = 1
 """Pairs per (bucket, group) shown in the grids (index < GRID_EXAMPLES)."""
 
@@ -36,13 +50,20 @@ class EvalConfig:
         limit: at most this many images per (bucket, group).
         size: ``(H, W)`` evaluation size; None = the masks' own (single) size.
         hole_value: mask polarity where the manifest does not say.
-        iscore: compute the Inception score.
+        metrics: names from :data:`METRIC_NAMES`, in that order.
         is_splits: Inception-score splits per (method, bucket, group).
         inception_weights: torchvision Inception-v3 state dict; None = hub cache or download.
         allow_random_inception: random Inception weights when none are given (tests only).
-        inception_width: channel multiplier of the Inception network (tests only).
-        vgg_weights: VGG-16 state dict for Sim-K retrieval.
+        inception_width: channel multiplier of both Inception networks (tests only).
+        vgg_weights: VGG-16 state dict for Sim-K retrieval and the VGG LPIPS backbone.
         allow_random_vgg: accept a database built with random VGG-16 weights (tests only).
+        lpips_net: LPIPS backbone, ``alex`` or ``vgg``.
+        fid_weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``; None = hub cache or download.
+        lpips_weights: the lpips v0.1 linear layers of ``lpips_net``; None = the lpips package, hub cache or download.
+        alexnet_weights: torchvision AlexNet state dict (LPIPS backbone).
+        allow_random_weights: random weights for every metric network whose file is not given (smoke tests only).
+        bins: ``paper`` (the split's buckets, N, B and both) or ``lama`` (hole area in 10% bins); report only.
+        batch_size: pairs scored together; metric networks see up to this many images per forward.
         device: torch device for models.
     """
 
@@ -54,21 +75,46 @@ class EvalConfig:
     limit: int | None = None
     size: tuple[int, int] | None = None
     hole_value: int = 255
-    iscore: bool = True
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     is_splits: int = 10
     inception_weights: str | None = None
     allow_random_inception: bool = False
     inception_width: float = 1.0
     vgg_weights: str | None = None
     allow_random_vgg: bool = False
+    lpips_net: str = "alex"
+    fid_weights: str | None = None
+    lpips_weights: str | None = None
+    alexnet_weights: str | None = None
+    allow_random_weights: bool = False
+    bins: str = "paper"
+    batch_size: int = 16
     device: str = "cpu"
 
+    @property
+    def iscore(self) -> bool:
+        return "iscore" in self.metrics
+
+    @property
+    def features(self) -> bool:
+        """True when FID, P-IDS or U-IDS need the pool3 features."""
+        return any(m in self.metrics for m in FEATURE_METRICS)
+
+    @property
+    def per_image_metrics(self) -> tuple[str, ...]:
+        return tuple(m for m in PER_IMAGE_METRICS if m in self.metrics)
+
+    @property
+    def per_image_columns(self) -> tuple[str, ...]:
+        return KEY_COLUMNS + self.per_image_metrics
+
     def resume_key(self) -> dict:
-        """Fields that must match for a run to continue in the same folder."""
+        """Fields that must match for a run to continue in the same folder (``bins`` and ``batch_size`` need not)."""
         d = dataclasses.asdict(self)
-        for k in ("out", "device"):
+        for k in ("out", "device", "bins", "batch_size"):
             d.pop(k)
         d["methods"] = list(self.methods)
+        d["metrics"] = list(self.metrics)
         d["size"] = list(self.size) if self.size else None
         return d
 
@@ -120,3 +166,16 @@ class EvalPlan:
 def part_path(out: Path, pair: Pair, what: str) -> Path:
     """Grid tile file of ``pair``: ``what`` is ``original``, ``masked``, ``m<j>`` or ``m<j>_retrieved``."""
     return out / PARTS / f"b{pair.bucket}_{pair.group}_{pair.index}_{what}.png"
+
+
+def check_metrics(names) -> tuple[str, ...]:
+    """The metric names in :data:`METRIC_NAMES` order, duplicates dropped.
+
+    Raises:
+        ValueError: an unknown name or none at all.
+    """
+    names = list(names)
+    unknown = [n for n in names if n not in METRIC_NAMES]
+    if unknown or not names:
+        raise ValueError(f"Expected metrics among {', '.join(METRIC_NAMES)}; got {unknown or 'none'}")
+    return tuple(m for m in METRIC_NAMES if m in names)

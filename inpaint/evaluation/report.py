@@ -2,10 +2,12 @@
 
 Everything is aggregated from ``per_image.csv`` (and the Inception class
 probabilities beside it), never from memory, so a resumed run reports exactly
-what an uninterrupted one does. ``report.md`` lays the results out like Table 1
-of Liu et al. 2018: one row per metric and method, one column per hole-ratio
-bucket with N (``noborder``: every hole at least the margin from the border)
-and B (``border``) sub-columns; cells are ``mean ± std`` over the images.
+what an uninterrupted one does (:mod:`inpaint.evaluation.summary`). ``report.md``
+lays the results out like Table 1 of Liu et al. 2018: one row per metric and
+method, one column per hole-ratio bucket with N (``noborder``: every hole at
+least the margin from the border), B (``border``) and ``all`` (both)
+sub-columns, and an overall column; cells are ``mean ± std`` over the images
+(one value for FID, P-IDS, U-IDS). ``--bins lama`` gives LaMa's 10% area bins instead.
 """
 from __future__ import annotations
 
@@ -19,65 +21,36 @@ import numpy as np
 import orjson
 from PIL import Image
 
-from qdimd.buckets import DEFAULT_EDGES, GROUPS, default_margin
+from qdimd.buckets import default_margin
 from qdimd.io import atomic_write_bytes
 
 from .pairing import split_margin
-from .plan import GRID_EXAMPLES, PER_IMAGE, PROBS, EvalPlan, part_path
+from .bins import cell_order, cell_title
+from .fid import FID_MIN_IMAGES
+from .plan import GRID_EXAMPLES, PER_IMAGE, EvalPlan, part_path
 from ..images import load_image
-from .metrics import METRICS, SSIM_PARAMS, aggregate
+from .metrics import SSIM_PARAMS
+from .summary import summarize
 
-RESULT_COLUMNS = ("method", "bucket", "group", "n", "l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std")
-IS_COLUMNS = ("iscore", "iscore_std")
-METRIC_TITLES = {"l1": "L1 (%) ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "iscore": "IS ↑"}
-DECIMALS = {"l1": 2, "psnr": 2, "ssim": 4, "iscore": 2}
+KEY_COLUMNS = ("method", "bucket", "group", "n")
+METRIC_TITLES = {"l1": "L1 (%) ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "iscore": "IS ↑",
+                 "fid": "FID ↓", "pids": "P-IDS (%) ↑", "uids": "U-IDS (%) ↑"}
+DECIMALS = {"l1": 2, "psnr": 2, "ssim": 4, "lpips": 4, "iscore": 2, "fid": 2, "pids": 2, "uids": 2}
+SCALAR_METRICS = ("fid", "pids", "uids")
+"""One value per cell (no std); P-IDS and U-IDS shown in percent like MAT's tables."""
 GROUP_LETTER = {"noborder": "N", "border": "B"}
-N_BUCKETS = len(DEFAULT_EDGES) - 1
 
 
-def read_per_image(out: Path, n_classes: int = 1000, with_probs: bool = False) -> tuple[list[dict], np.ndarray | None]:
-    """Rows of ``per_image.csv`` (numbers parsed) and the ``(rows, n_classes)`` probabilities when asked."""
-    with open(out / PER_IMAGE, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["bucket"], r["index"] = int(r["bucket"]), int(r["index"])
-        for m in METRICS:
-            r[m] = float(r[m])
-    probs = None
-    if with_probs:
-        probs = np.fromfile(out / PROBS, dtype=np.float32).reshape(-1, n_classes)[: len(rows)]
-    return rows, probs
+def result_columns(metrics: tuple[str, ...]) -> tuple[str, ...]:
+    """``results.csv`` columns: the keys, ``<m>, <m>_std`` per metric with a spread, ``fid``, ``pids``, ``uids``."""
+    cols = list(KEY_COLUMNS)
+    for m in metrics:
+        cols += [m] if m in SCALAR_METRICS else [m, f"{m}_std"]
+    return tuple(cols)
 
 
-def summarize(plan: EvalPlan) -> list[dict]:
-    """One result row per (method, bucket, group) present, in method, bucket, group order."""
-    from ..nn.inception import inception_score
-
-    config = plan.config
-    rows, probs = read_per_image(plan.out, with_probs=config.iscore)
-    by_cell: dict[tuple[str, int, str], list[int]] = {}
-    for i, r in enumerate(rows):
-        by_cell.setdefault((r["method"], r["bucket"], r["group"]), []).append(i)
-    results = []
-    for spec in plan.specs:
-        for bucket in range(1, N_BUCKETS + 1):
-            for group in GROUPS:
-                idx = by_cell.get((spec.label, bucket, group))
-                if not idx:
-                    continue
-                idx.sort(key=lambda i: rows[i]["index"])
-                res = {"method": spec.label, "bucket": bucket, "group": group, "n": len(idx)}
-                for m in METRICS:
-                    s = aggregate(rows[i][m] for i in idx)
-                    res[m], res[f"{m}_std"], res[f"{m}_n_inf"] = s.mean, s.std, s.n_inf
-                if probs is not None:
-                    res["iscore"], res["iscore_std"] = inception_score(probs[idx].astype(np.float64), config.is_splits)
-                results.append(res)
-    return results
-
-
-def _csv_bytes(results: list[dict], iscore: bool) -> bytes:
-    columns = RESULT_COLUMNS + (IS_COLUMNS if iscore else ())
+def _csv_bytes(results: list[dict], metrics: tuple[str, ...]) -> bytes:
+    columns = result_columns(metrics)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -86,22 +59,24 @@ def _csv_bytes(results: list[dict], iscore: bool) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def format_cell(mean: float, std: float, metric: str) -> str:
-    """``mean ± std`` with the metric's decimals (``inf`` for infinite PSNR)."""
+def format_cell(mean: float, std: float | None, metric: str) -> str:
+    """``mean ± std`` with the metric's decimals (``inf`` for infinite PSNR, ``–`` for NaN); no std for FID and IDS."""
     if math.isinf(mean):
         return "inf"
+    if math.isnan(mean):
+        return "–"
     d = DECIMALS[metric]
-    return f"{mean:.{d}f} ± {std:.{d}f}"
+    if metric in ("pids", "uids"):
+        return f"{100 * mean:.{d}f}"
+    return f"{mean:.{d}f}" if std is None else f"{mean:.{d}f} ± {std:.{d}f}"
 
 
-def table_markdown(results: list[dict], labels: list[str], metrics: tuple[str, ...]) -> str:
-    """The Table 1 layout: rows (metric, method), columns bucket x N/B."""
+def table_markdown(results: list[dict], labels: list[str], metrics: tuple[str, ...], bins: str = "paper") -> str:
+    """The Table 1 layout: rows (metric, method), one column per cell of the binning that has images."""
     cells = {(r["method"], r["bucket"], r["group"]): r for r in results}
-    head = ["Metric", "Method"] + [
-        f"({lo:g},{hi:g}] {GROUP_LETTER[g]}" for lo, hi in zip(DEFAULT_EDGES, DEFAULT_EDGES[1:]) for g in GROUPS
-    ]
+    keys = [k for k in cell_order(bins) if any((label, *k) in cells for label in labels)]
+    head = ["Metric", "Method"] + [cell_title(b, g, bins) for b, g in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "--:|" * (len(head) - 2)]
-    keys = [(b, g) for b in range(1, N_BUCKETS + 1) for g in GROUPS]
     ns = {label: [str(cells[(label, b, g)]["n"]) if (label, b, g) in cells else "–" for b, g in keys] for label in labels}
     if len({tuple(v) for v in ns.values()}) == 1:
         lines.append("| n | all | " + " | ".join(ns[labels[0]]) + " |")
@@ -112,7 +87,7 @@ def table_markdown(results: list[dict], labels: list[str], metrics: tuple[str, .
             row = [METRIC_TITLES[m] if k == 0 else "", label]
             for b, g in keys:
                 r = cells.get((label, b, g))
-                row.append(format_cell(r[m], r[f"{m}_std"], m) if r else "–")
+                row.append(format_cell(r[m], r.get(f"{m}_std"), m) if r else "–")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -126,32 +101,46 @@ def border_margin(plan: EvalPlan) -> int:
     return default
 
 
-def _report_md(plan: EvalPlan, results: list[dict]) -> str:
+def _report_md(plan: EvalPlan, results: list[dict], notes: list[str]) -> str:
     c = plan.config
     h, w = plan.size
-    metrics = METRICS + (("iscore",) if c.iscore else ())
     labels = [s.label for s in plan.specs]
-    inf = sum(r["psnr_n_inf"] for r in results)
+    inf = sum(r.get("psnr_n_inf", 0) for r in results)
     margin = border_margin(plan)
     parts = [
         "# Inpainting evaluation\n",
         f"Images `{c.images}`, masks `{c.masks}` ({'qdimd bucket split' if plan.from_manifest else 'folder, buckets measured'}), "
         f"{h}x{w} px, seed {c.seed}, border margin {margin} px. "
-        "N: every hole at least the margin from the border; B: some hole within it.\n",
+        "N: every hole at least the margin from the border; B: some hole within it; all: both."
+        + (" Columns: hole area in LaMa's 10% bins ([lo, hi), area = hole pixels / all pixels)." if c.bins == "lama" else "")
+        + "\n",
         *([f"{plan.scaled_note[0].upper()}{plan.scaled_note[1:]}.\n"] if plan.scaled_note else []),
         "Methods: " + ", ".join(f"`{s.label}` ({s.kind})" for s in plan.specs) + ".\n",
-        table_markdown(results, labels, metrics),
+        table_markdown(results, labels, c.metrics, c.bins),
         "L1: mean |output - truth| / 255 x 100 over all pixels and channels; PSNR: 10 log10(255^2 / MSE); "
         "SSIM: scikit-image structural_similarity(" + ", ".join(f"{k}={v}" for k, v in SSIM_PARAMS.items()) + "); "
         "all on the composite over the whole image. Cells: mean ± population std over the images.\n",
     ]
+    if "lpips" in c.metrics:
+        parts.append(f"LPIPS: v0.1 with the {'AlexNet' if c.lpips_net == 'alex' else 'VGG-16'} backbone and the "
+                     "lpips linear layers, on the composite at the evaluation size (no resize), mean ± std over the images.\n")
+    if c.features:
+        parts.append("FID, P-IDS, U-IDS: 2048-d pool3 features of pytorch-fid's Inception (the TensorFlow 2015-12-05 "
+                     "graph), inputs /255, 299x299 bilinear (align_corners=False, no antialias), 2x-1; each cell compares "
+                     "its n ground truths with its n composites; P-IDS/U-IDS: linear SVM as MAT, in %. "
+                     "Features: `features/<method>__<bucket>_<group>.npz`.\n")
     if c.iscore:
         parts.append(f"IS: exp(E KL(p(y|x) || p(y))) with torchvision's Inception-v3 at 299x299 (bilinear), "
                      f"{c.is_splits} splits (at most one per image), mean ± std over splits.\n")
+    parts += [f"**Warning**: {note}.\n" for note in notes]
     if inf:
         parts.append(f"{inf} image(s) had an identical output (PSNR infinite); they are left out of the PSNR mean and std.\n")
     parts.append("Grids: " + ", ".join(f"[bucket {b}](grid_{b}.png)" for b in sorted({p.bucket for p in plan.pairs})) + ".\n")
     return "\n".join(parts)
+
+
+def _weights(path: str | None, random: bool) -> str:
+    return path or ("random" if random else "torch.hub cache or download")
 
 
 def _versions() -> dict[str, str]:
@@ -206,9 +195,9 @@ def write_grids(plan: EvalPlan, tile: int = 160) -> list[Path]:
 def write_report(plan: EvalPlan) -> dict[str, Path]:
     """Write ``results.csv``, ``report.md``, ``results.json`` and the grids; returns the paths by name."""
     out, c = plan.out, plan.config
-    results = summarize(plan)
-    atomic_write_bytes(out / "results.csv", _csv_bytes(results, c.iscore))
-    atomic_write_bytes(out / "report.md", _report_md(plan, results).encode("utf-8"))
+    results, notes = summarize(plan)
+    atomic_write_bytes(out / "results.csv", _csv_bytes(results, c.metrics))
+    atomic_write_bytes(out / "report.md", _report_md(plan, results, notes).encode("utf-8"))
     pairs_per_group: dict[str, int] = {}
     for p in plan.pairs:
         pairs_per_group[f"{p.bucket}/{p.group}"] = pairs_per_group.get(f"{p.bucket}/{p.group}", 0) + 1
@@ -226,8 +215,19 @@ def write_report(plan: EvalPlan) -> dict[str, Path]:
         "metrics": {"l1": "mean(|a-b|)/255*100 over all pixels and channels", "psnr": "10*log10(255^2/MSE), "
                     "infinite values left out of mean/std (counted in psnr_n_inf)", "ssim": SSIM_PARAMS,
                     "iscore": {"splits": c.is_splits, "input": "299x299 bilinear", "network": "torchvision inception_v3 layout",
-                               "weights": c.inception_weights or ("random" if c.allow_random_inception else "torch.hub")}
-                    if c.iscore else None},
+                               "weights": _weights(c.inception_weights, c.allow_random_inception or c.allow_random_weights)}
+                    if c.iscore else None,
+                    "lpips": {"version": "0.1", "net": c.lpips_net, "input": "2*x/255-1 at the evaluation size",
+                              "weights": _weights(c.lpips_weights, c.allow_random_weights),
+                              "backbone": _weights(c.alexnet_weights if c.lpips_net == "alex" else c.vgg_weights,
+                                                   c.allow_random_weights)} if "lpips" in c.metrics else None,
+                    "fid_features": {"network": "pytorch-fid FID Inception (pt_inception-2015-12-05)", "dim": "pool3, 2048",
+                                     "input": "x/255, 299x299 bilinear align_corners=False no antialias, 2x-1",
+                                     "weights": _weights(c.fid_weights, c.allow_random_weights),
+                                     "min_images": FID_MIN_IMAGES, "ids": "sklearn LinearSVC(dual=False), as MAT"}
+                    if c.features else None,
+                    "bins": c.bins},
+        "notes": notes,
         "results": results,
     }
     atomic_write_bytes(out / "results.json", orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

@@ -47,7 +47,8 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_hub_state_dict(
-    url: str, weights: str | os.PathLike | None = None, *, progress: bool = True, option: str = "--weights"
+    url: str, weights: str | os.PathLike | None = None, *, progress: bool = True, option: str = "--weights",
+    file_name: str | None = None,
 ) -> tuple[dict[str, torch.Tensor], str]:
     """State dict from ``weights``, else torch.hub's cache, else a download of ``url``.
 
@@ -57,6 +58,7 @@ def load_hub_state_dict(
         weights: explicit file; when given nothing else is tried.
         progress: download progress bar.
         option: the CLI option to mention in the offline error.
+        file_name: cache name (``name-<sha256 prefix>.ext``) when the URL's own file name is not one.
 
     Returns:
         ``(state_dict, source)`` where ``source`` names the file or URL used.
@@ -66,12 +68,12 @@ def load_hub_state_dict(
     """
     if weights is not None:
         return load_state_dict_file(weights), str(weights)
-    cached = hub_checkpoint_path(url)
+    cached = hub_checkpoint_path(url) if file_name is None else hub_checkpoint_path(url).with_name(file_name)
     if cached.is_file():
         return load_state_dict_file(cached), str(cached)
     try:
         state = torch.hub.load_state_dict_from_url(
-            url, map_location="cpu", progress=progress, check_hash=True, weights_only=True
+            url, map_location="cpu", progress=progress, check_hash=True, weights_only=True, file_name=file_name
         )
     except (URLError, OSError, TimeoutError) as exc:
         raise InputError(
@@ -85,14 +87,16 @@ def load_hub_state_dict(
     return state, str(cached)
 
 
-def check_state_dict(state: dict, expected: dict[str, tuple[int, ...]], source: str, network: str) -> None:
+def check_state_dict(state: dict, expected: dict[str, tuple[int, ...]], source: str, network: str,
+                     library: str = "torchvision") -> None:
     """Raise unless ``state`` has exactly the keys and shapes of ``expected``.
 
     Args:
         state: the loaded state dict.
         expected: ``{key: shape}`` of the network (built on the meta device).
         source: the file or URL, named in the message.
-        network: the torchvision network the file should hold, e.g. ``"VGG-16"``.
+        network: the network the file should hold, e.g. ``"VGG-16"``.
+        library: whose published file it is, named in the message.
 
     Raises:
         InputError: missing or unexpected keys, or a tensor of another shape.
@@ -101,7 +105,7 @@ def check_state_dict(state: dict, expected: dict[str, tuple[int, ...]], source: 
     extra = [k for k in state if k not in expected]
     if missing or extra:
         raise InputError(
-            f"{source}: not a torchvision {network} state dict: expected keys "
+            f"{source}: not a {library} {network} state dict: expected keys "
             f"{', '.join(list(expected)[:3])} ... {list(expected)[-1]} ({len(expected)} tensors); "
             f"missing {missing[:4]}{'...' if len(missing) > 4 else ''}, "
             f"unexpected {extra[:4]}{'...' if len(extra) > 4 else ''}"

@@ -11,6 +11,8 @@ weights, ``transform_input=True`` maps ImageNet-normalised inputs to the
 Deviations: ``forward`` returns only the main logits (the auxiliary head is
 kept for the state dict, never run); a ``width`` multiplier scales every
 channel count for tiny test models (``width=1`` is the real network).
+``tf_pooling`` and ``aux_logits=False`` give the layout of the TensorFlow
+2015-12-05 graph that FID uses (:mod:`inpaint.nn.fid_inception`).
 
 Inception score (Salimans et al. 2016): ``exp(E_x KL(p(y|x) || p(y)))`` per
 split, mean and standard deviation over the splits. Inputs are resized to
@@ -36,6 +38,21 @@ INCEPTION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7b
 INPUT_SIZE = 299
 
 
+def _avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's branch pool: padded zeros count in the average."""
+    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
+
+
+def _tf_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """TensorFlow's branch pool: the average over the window's pixels inside the image."""
+    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+
+
+def _max_pool(x: torch.Tensor) -> torch.Tensor:
+    """The 2015-12-05 graph's last block (``Mixed_7c``) max-pools its pool branch."""
+    return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+
+
 class BasicConv2d(nn.Module):
     """Conv (no bias) + BatchNorm (eps 1e-3) + ReLU."""
 
@@ -49,8 +66,9 @@ class BasicConv2d(nn.Module):
 
 
 class InceptionA(nn.Module):
-    def __init__(self, in_ch: int, pool_features: int, s, kw: dict):
+    def __init__(self, in_ch: int, pool_features: int, s, kw: dict, pool=_avg_pool):
         super().__init__()
+        self.pool = pool
         self.branch1x1 = BasicConv2d(in_ch, s(64), kw, kernel_size=1)
         self.branch5x5_1 = BasicConv2d(in_ch, s(48), kw, kernel_size=1)
         self.branch5x5_2 = BasicConv2d(s(48), s(64), kw, kernel_size=5, padding=2)
@@ -64,7 +82,7 @@ class InceptionA(nn.Module):
         b1 = self.branch1x1(x)
         b5 = self.branch5x5_2(self.branch5x5_1(x))
         b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        bp = self.branch_pool(self.pool(x))
         return torch.cat([b1, b5, b3, bp], 1)
 
 
@@ -84,8 +102,9 @@ class InceptionB(nn.Module):
 
 
 class InceptionC(nn.Module):
-    def __init__(self, in_ch: int, channels_7x7: int, s, kw: dict):
+    def __init__(self, in_ch: int, channels_7x7: int, s, kw: dict, pool=_avg_pool):
         super().__init__()
+        self.pool = pool
         c7 = s(channels_7x7)
         self.branch1x1 = BasicConv2d(in_ch, s(192), kw, kernel_size=1)
         self.branch7x7_1 = BasicConv2d(in_ch, c7, kw, kernel_size=1)
@@ -105,7 +124,7 @@ class InceptionC(nn.Module):
         bd = self.branch7x7dbl_1(x)
         for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
             bd = layer(bd)
-        bp = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        bp = self.branch_pool(self.pool(x))
         return torch.cat([b1, b7, bd, bp], 1)
 
 
@@ -127,8 +146,9 @@ class InceptionD(nn.Module):
 
 
 class InceptionE(nn.Module):
-    def __init__(self, in_ch: int, s, kw: dict):
+    def __init__(self, in_ch: int, s, kw: dict, pool=_avg_pool):
         super().__init__()
+        self.pool = pool
         self.branch1x1 = BasicConv2d(in_ch, s(320), kw, kernel_size=1)
         self.branch3x3_1 = BasicConv2d(in_ch, s(384), kw, kernel_size=1)
         self.branch3x3_2a = BasicConv2d(s(384), s(384), kw, kernel_size=(1, 3), padding=(0, 1))
@@ -146,7 +166,7 @@ class InceptionE(nn.Module):
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         bd = torch.cat([self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd)], 1)
-        bp = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        bp = self.branch_pool(self.pool(x))
         return torch.cat([b1, b3, bd, bp], 1)
 
 
@@ -161,17 +181,21 @@ class InceptionAux(nn.Module):
 
 
 class Inception3(nn.Module):
-    """Inception-v3 laid out exactly like torchvision's ``Inception3`` with ``aux_logits=True``.
+    """Inception-v3 laid out exactly like torchvision's ``Inception3`` (``aux_logits=True`` by default).
 
     Args:
         num_classes: classifier outputs.
         transform_input: map ImageNet-normalised inputs to the ``[-1, 1]``
             scaling of the TensorFlow weights (True for the published weights).
         width: channel multiplier (1 = the real network, 27,161,264 parameters).
+        aux_logits: build the auxiliary head (torchvision's ``AuxLogits``; never run).
+        tf_pooling: the pooling of the TensorFlow 2015-12-05 graph: branch
+            average pools exclude padding and ``Mixed_7c`` max-pools.
         device, dtype: where to create the parameters (``"meta"`` allocates nothing).
     """
 
-    def __init__(self, num_classes: int = 1000, transform_input: bool = True, width: float = 1.0, *, device=None, dtype=None):
+    def __init__(self, num_classes: int = 1000, transform_input: bool = True, width: float = 1.0, *,
+                 aux_logits: bool = True, tf_pooling: bool = False, device=None, dtype=None):
         super().__init__()
         if not width > 0:
             raise ValueError(f"Expected width > 0, got {width}")
@@ -189,25 +213,30 @@ class Inception3(nn.Module):
         self.Conv2d_3b_1x1 = BasicConv2d(s(64), s(80), kw, kernel_size=1)
         self.Conv2d_4a_3x3 = BasicConv2d(s(80), s(192), kw, kernel_size=3)
         self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2)
-        self.Mixed_5b = InceptionA(s(192), 32, s, kw)
-        self.Mixed_5c = InceptionA(self.Mixed_5b.out_channels, 64, s, kw)
-        self.Mixed_5d = InceptionA(self.Mixed_5c.out_channels, 64, s, kw)
+        pool = _tf_avg_pool if tf_pooling else _avg_pool
+        self.Mixed_5b = InceptionA(s(192), 32, s, kw, pool)
+        self.Mixed_5c = InceptionA(self.Mixed_5b.out_channels, 64, s, kw, pool)
+        self.Mixed_5d = InceptionA(self.Mixed_5c.out_channels, 64, s, kw, pool)
         self.Mixed_6a = InceptionB(self.Mixed_5d.out_channels, s, kw)
         c = self.Mixed_6a.out_channels
-        self.Mixed_6b = InceptionC(c, 128, s, kw)
-        self.Mixed_6c = InceptionC(c, 160, s, kw)
-        self.Mixed_6d = InceptionC(c, 160, s, kw)
-        self.Mixed_6e = InceptionC(c, 192, s, kw)
-        self.AuxLogits = InceptionAux(c, num_classes, s, kw)
+        self.Mixed_6b = InceptionC(c, 128, s, kw, pool)
+        self.Mixed_6c = InceptionC(c, 160, s, kw, pool)
+        self.Mixed_6d = InceptionC(c, 160, s, kw, pool)
+        self.Mixed_6e = InceptionC(c, 192, s, kw, pool)
+        self.AuxLogits = InceptionAux(c, num_classes, s, kw) if aux_logits else None
         self.Mixed_7a = InceptionD(c, s, kw)
-        self.Mixed_7b = InceptionE(self.Mixed_7a.out_channels, s, kw)
-        self.Mixed_7c = InceptionE(self.Mixed_7b.out_channels, s, kw)
+        self.Mixed_7b = InceptionE(self.Mixed_7a.out_channels, s, kw, pool)
+        self.Mixed_7c = InceptionE(self.Mixed_7b.out_channels, s, kw, _max_pool if tf_pooling else pool)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=0.5)
         self.fc = nn.Linear(self.Mixed_7c.out_channels, num_classes, **kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits ``(B, num_classes)`` for ImageNet-normalised images ``(B, 3, H, W)``, H, W >= 75."""
+        return self.fc(self.dropout(self.features(x)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pool3 activations ``(B, 2048)`` (before dropout and ``fc``) of images ``(B, 3, H, W)``."""
         if self.transform_input:
             scale = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) / 0.5
             shift = (torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) - 0.5) / 0.5
@@ -218,8 +247,7 @@ class Inception3(nn.Module):
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
                       self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
             x = block(x)
-        x = self.dropout(self.avgpool(x))
-        return self.fc(torch.flatten(x, 1))
+        return torch.flatten(self.avgpool(x), 1)
 
 
 def expected_shapes(width: float = 1.0) -> dict[str, tuple[int, ...]]:
@@ -233,7 +261,11 @@ def random_inception(width: float = 1.0, seed: int = 0) -> Inception3:
     Conv and linear weights ~ truncated N(0, 0.1^2) on [-0.2, 0.2] (torchvision's
     scheme), biases 0, BatchNorm identity; drawn from a private generator.
     """
-    model = Inception3(width=width)
+    return init_random_(Inception3(width=width), seed)
+
+
+def init_random_(model: nn.Module, seed: int) -> nn.Module:
+    """Fill ``model`` in place with :func:`random_inception`'s scheme from ``seed``; returns it in eval mode."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
@@ -273,14 +305,34 @@ def load_inception(
         return random_inception(width)
     state, source = load_hub_state_dict(INCEPTION_URL, weights, progress=progress, option="--inception-weights")
     expected = expected_shapes(width)
-    state = dict(state)
-    for key in expected:  # checkpoints older than PyTorch 0.4.1 carry no BatchNorm step counter
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.tensor(0, dtype=torch.long)
+    state = add_batch_counters(state, expected)
     check_state_dict(state, expected, source, "Inception-v3")
     model = Inception3(width=width, device="meta")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
+
+
+def add_batch_counters(state: dict, expected: dict) -> dict:
+    """``state`` with the BatchNorm step counters it lacks (checkpoints older than PyTorch 0.4.1 carry none)."""
+    state = dict(state)
+    for key in expected:
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.tensor(0, dtype=torch.long)
+    return state
+
+
+def check_images(images: np.ndarray) -> np.ndarray:
+    """``images`` as an array, or ValueError unless it is ``(N, H, W, 3)`` uint8."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"Expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
+    return images
+
+
+def resize_for_inception(images: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, 299, 299)`` float32 in ``[0, 1]`` (bilinear, ``align_corners=False``, no antialias)."""
+    x = torch.from_numpy(np.ascontiguousarray(check_images(images))).to(device).permute(0, 3, 1, 2).float() / 255.0
+    return F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
 
 
 @torch.no_grad()
@@ -296,15 +348,11 @@ def inception_probs(model: Inception3, images: np.ndarray, *, batch_size: int = 
     Returns:
         ``(N, num_classes)`` float64 softmax probabilities.
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"Expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
+    images = check_images(images)
     model = model.to(device).eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(images[start:start + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255.0
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        logits = model(imagenet_normalize(x))
+        logits = model(imagenet_normalize(resize_for_inception(images[start:start + batch_size], device)))
         out.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.fc.out_features))
 

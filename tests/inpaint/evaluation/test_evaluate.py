@@ -22,6 +22,8 @@ from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, def
 from qdimd.errors import InputError
 
 SIZE = (128, 128)
+PAPER_METRICS = ("l1", "psnr", "ssim")
+"""Table 1 without the Inception score (its weights cannot be downloaded here)."""
 
 
 def draw_hole(rng: np.random.Generator, size: tuple[int, int], bucket: int, group: str) -> np.ndarray:
@@ -77,14 +79,15 @@ def split(tmp_path_factory) -> Path:
 def baseline(split, photo_dir, tmp_path_factory):
     """Telea, NS and the identity floor on the 24 real photos, 3 per group, no Inception score."""
     out = tmp_path_factory.mktemp("report")
-    config = EvalConfig(str(photo_dir), str(split), ("telea", "ns", "identity"), str(out), iscore=False)
+    config = EvalConfig(str(photo_dir), str(split), ("telea", "ns", "identity"), str(out), metrics=PAPER_METRICS)
     evaluate_methods(config)
     return config, out
 
 
-def read_results(out: Path) -> list[dict]:
+def read_results(out: Path, merged: bool = False) -> list[dict]:
+    """Rows of ``results.csv``: the (bucket, border group) cells, and with ``merged`` the ``all`` ones too."""
     with open(out / "results.csv", newline="") as f:
-        return list(csv.DictReader(f))
+        return [r for r in csv.DictReader(f) if merged or r["group"] != "all"]
 
 
 def test_telea_beats_identity_in_every_cell(baseline):
@@ -120,8 +123,10 @@ def test_report_table_has_all_cells_matching_csv(baseline):
     _, out = baseline
     lines = [ln for ln in (out / "report.md").read_text(encoding="utf-8").splitlines() if ln.startswith("| ")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert len(header) == 2 + 12 and header[2].endswith(" N") and header[3].endswith(" B")
-    rows = {(r["method"], int(r["bucket"]), r["group"]): r for r in read_results(out)}
+    assert len(header) == 2 + 6 * 3 + 1 and header[2].endswith(" N") and header[3].endswith(" B")
+    assert header[4].endswith(" all") and header[-1] == "all"
+    keys = [(str(b), g) for b in range(1, 7) for g in (*GROUPS, "all")] + [("all", "all")]
+    rows = {(r["method"], r["bucket"], r["group"]): r for r in read_results(out, merged=True)}
     metric = None
     checked = 0
     for line in lines[1:]:
@@ -131,10 +136,10 @@ def test_report_table_has_all_cells_matching_csv(baseline):
             continue
         decimals = 4 if metric == "ssim" else 2
         for k, cell in enumerate(cells[2:]):
-            r = rows[(cells[1], k // 2 + 1, GROUPS[k % 2])]
+            r = rows[(cells[1], *keys[k])]
             assert cell == f"{float(r[metric]):.{decimals}f} ± {float(r[metric + '_std']):.{decimals}f}"
             checked += 1
-    assert checked == 3 * 3 * 12
+    assert checked == 3 * 3 * 19
 
 
 def test_grids_written(baseline):
@@ -147,7 +152,8 @@ def test_grids_written(baseline):
 
 def test_resume_after_interrupt_gives_same_report(baseline, tmp_path):
     config, full = baseline
-    config = EvalConfig(**{**config.__dict__, "out": str(tmp_path / "r")})
+    # one pair per batch here (the full run scored 16 at a time: batching must not change the report)
+    config = EvalConfig(**{**config.__dict__, "out": str(tmp_path / "r"), "batch_size": 1})
     plan = plan_evaluation(config)
     run = run_evaluation(plan)
     for _ in range(7):  # "kill" after 7 image/mask pairs
@@ -204,7 +210,7 @@ def test_folder_without_manifest_is_measured(tmp_path, photo_dir):
     assert not from_manifest and len(problems) == 1
     assert sorted((e.bucket, e.group) for e in entries) == sorted((b, g) for b in range(1, 7) for g in GROUPS)
     out = tmp_path / "out"
-    evaluate_methods(EvalConfig(str(photo_dir), str(flat), ("identity",), str(out), iscore=False, size=(64, 64)))
+    evaluate_methods(EvalConfig(str(photo_dir), str(flat), ("identity",), str(out), metrics=PAPER_METRICS, size=(64, 64)))
     assert {r["bucket"] for r in read_results(out)} <= {str(b) for b in range(1, 7)}
     assert np.asarray(Image.open(out / "grid_1.png")).shape[0] % 64 == 0
 
@@ -341,7 +347,7 @@ def test_model_methods_end_to_end(photo_dir, tmp_path, monkeypatch):
         build_database(find_images(photo_dir)[:8], tmp_path / "db", vgg=vgg, vgg_source="random",
                        descriptor=DescriptorConfig("pooled", size=64))
         methods = (f"pconv:{ckpts['pconv']}", f"sim0:{ckpts['sim0']}", f"simk:{ckpts['sim1']}:{tmp_path / 'db'}:{ckpts['pconv']}")
-        config = EvalConfig(str(photo_dir), str(split), methods, str(tmp_path / "r"), limit=1, iscore=False,
+        config = EvalConfig(str(photo_dir), str(split), methods, str(tmp_path / "r"), limit=1, metrics=PAPER_METRICS,
                             allow_random_vgg=True)
         evaluate_methods(config)
     rows = read_results(tmp_path / "r")
@@ -366,7 +372,7 @@ def test_split_config_json_polarity_and_edges(split, photo_dir, tmp_path):
     (black / "config.json").write_text('{"hole_value": 0, "border_margin": 12}')
     runs = {}
     for name, root in (("white", split), ("black", black)):
-        evaluate_methods(EvalConfig(str(photo_dir), str(root), ("identity",), str(tmp_path / name), limit=1, iscore=False))
+        evaluate_methods(EvalConfig(str(photo_dir), str(root), ("identity",), str(tmp_path / name), limit=1, metrics=PAPER_METRICS))
         runs[name] = (tmp_path / name / PER_IMAGE).read_text()
     assert runs["white"] == runs["black"]
     (black / "config.json").write_text('{"edges": [0.0, 0.5, 1.0]}')
