@@ -44,8 +44,8 @@ vgg_weights_option = click.option(
 )
 
 
-def _parse_kind(ctx, param, value: str | None) -> str | None:
-    """Callback of ``--kind``: the canonical spec text, or None for plain ``qdimd`` (Algorithm 1)."""
+def kind_callback(ctx, param, value: str | None) -> str | None:
+    """Callback of ``--kind`` (and ``--mask-kind``): the canonical spec text, or None for plain ``qdimd`` (Algorithm 1)."""
     if value is None or value.strip() == "qdimd":
         return None
     from qdimd.kinds import parse_kind
@@ -58,7 +58,7 @@ def _parse_kind(ctx, param, value: str | None) -> str | None:
 
 
 kind_option = click.option(
-    "--kind", default="qdimd", show_default=True, callback=_parse_kind, metavar="KIND[:W,...]",
+    "--kind", default="qdimd", show_default=True, callback=kind_callback, metavar="KIND[:W,...]",
     help="Mask kind (qdimd, lama-thin, lama-medium, lama-thick, lama-train, mat, comodgan, deepfill, box), "
          "options in brackets (mat[hole_range=0.1..0.6]) or a mixture (lama-thick:0.5,qdimd:0.5); docs/mask-kinds.md.",
 )

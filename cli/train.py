@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, device_option, hole_value_option, seed_option, user_errors, vgg_weights_option
+from .options import SIZE, device_option, hole_value_option, kind_callback, seed_option, user_errors, vgg_weights_option
 
 MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: the CLI imports no torch at start)
 
@@ -25,6 +25,9 @@ MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: 
               help="Start a new run from this checkpoint's weights (other data, size or schedule; same network shape).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where its checkpoint left off.")
 @click.option("--masks", type=click.Path(file_okay=False), default=None, help="Folder of mask files instead of generated masks.")
+@click.option("--mask-kind", default="qdimd", show_default=True, callback=kind_callback, metavar="KIND[:W,...]",
+              help="Kind of the generated masks (qdimd.kinds: lama-train, mat, deepfill, ... or a mixture such as "
+                   "lama-train:0.5,qdimd:0.5); see docs/mask-kinds.md.")
 @hole_value_option
 @click.option("--loss-weights", type=(float, float, float, float, float), default=(1.0, 6.0, 0.05, 120.0, 0.1),
               show_default=True, metavar="VALID HOLE PERC STYLE TV", help="Weights of the loss terms (the paper's).")
@@ -82,6 +85,7 @@ def train(**opts) -> None:
         sample_every=opts["sample_every"], val_every=opts["val_every"], val_images=opts["val_images"],
         val_masks=opts["val_masks"], max_bad_steps=opts["max_bad_steps"], ema=opts["ema"], clip_grad=opts["clip_grad"],
         compile=opts["compile_"], workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
+        mask_kind=opts["mask_kind"] or "qdimd",
     )
     main = env_dist_info().is_main
     problems = ProblemLog()

@@ -42,7 +42,8 @@ def _dup_threshold(db) -> float | None:
 
 def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: DistInfo) -> tuple[InpaintDataset, object]:
     """The training dataset (scans cached in ``out``, the main process first) and the database (or None)."""
-    data = DataConfig(config.size, config.seed, config.masks, config.hole_value, config.augment_masks, config.k)
+    data = DataConfig(config.size, config.seed, config.masks, config.hole_value, config.augment_masks, config.k,
+                      config.mask_kind)
     with main_first(info):
         masks = training_masks(config.masks, problems, out / "scan-masks.json") if config.masks else None
         files = training_files(config.images, problems, out / "scan-images.json") if config.images else None

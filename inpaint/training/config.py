@@ -64,6 +64,7 @@ class TrainConfig:
     workers: int | None = 0
     device: str = "auto"
     amp: bool = True
+    mask_kind: str = "qdimd"  # a qdimd.kinds spec (inpaint train --mask-kind), e.g. "lama-train" or "mat:0.5,qdimd:0.5"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -138,6 +139,11 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if any(s % 2**layers for s in config.size):
         raise ValueError(f"Expected --size sides that are multiples of {2**layers} for {config.model}, got {config.size}")
     _check_ranges(config)
+    from qdimd.kinds import parse_kind
+
+    mask_kind = str(parse_kind(config.mask_kind))  # unknown kinds and bad options fail here, before any data is read
+    if config.masks and mask_kind != "qdimd":
+        raise ValueError(f"Expected either --masks DIR or --mask-kind, got both (--mask-kind {mask_kind})")
     weights = tuple(float(w) for w in config.loss_weights)
     if len(weights) != len(TERMS) or min(weights) < 0:
         raise ValueError(f"Expected --loss-weights with {len(TERMS)} values >= 0 ({', '.join(TERMS)}), got {config.loss_weights}")
@@ -145,4 +151,5 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     batch = config.batch_size or (12 if simk else 6)
     augment = (not simk) if config.augment_masks is None else bool(config.augment_masks)
     workers = default_workers() if config.workers is None else config.workers
-    return replace(config, k=k, lr=lr, batch_size=batch, loss_weights=weights, augment_masks=augment, workers=workers)
+    return replace(config, k=k, lr=lr, batch_size=batch, loss_weights=weights, augment_masks=augment, workers=workers,
+                   mask_kind=mask_kind)

@@ -46,6 +46,7 @@ class DataConfig:
         hole_value: hole pixel value in ``masks`` files (255 or 0).
         augment: augment generated masks (qdimd.masks.augment defaults).
         k: neighbours per photo (Sim-K); 0 for PConv / Sim-0.
+        mask_kind: :mod:`qdimd.kinds` spec of the generated masks (``augment`` applies to ``qdimd`` ones).
     """
 
     size: tuple[int, int] = (256, 256)
@@ -54,6 +55,7 @@ class DataConfig:
     hole_value: int = 255
     augment: bool = True
     k: int = 0
+    mask_kind: str = "qdimd"
 
 
 def _chw(image: np.ndarray) -> torch.Tensor:
@@ -114,7 +116,8 @@ class InpaintDataset(torch.utils.data.Dataset):
 
     def _mask_generator(self):
         if self._generator is None:
-            from qdimd.masks.generator import MaskConfig, MaskGenerator
+            from qdimd.kinds import create_generator
+            from qdimd.masks.generator import MaskConfig
 
             augment = None
             if self.config.augment:
@@ -122,7 +125,7 @@ class InpaintDataset(torch.utils.data.Dataset):
 
                 augment = AugmentConfig()
             config = MaskConfig(size=tuple(self.config.size), split="train", augment=augment)   # train-split categories
-            self._generator = MaskGenerator(config, seed=self.config.seed)
+            self._generator = create_generator(config, seed=self.config.seed, kind=self.config.mask_kind)
         return self._generator
 
     def photo_index(self, s: int) -> int:
