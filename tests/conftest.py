@@ -6,6 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No test may depend on the machine's speed (issue 10): Hypothesis' per-example deadline and its
+# too-slow health check both fire on a loaded machine, so neither applies to this suite.
+settings.register_profile("qdimd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("qdimd")
 
 TESTS = Path(__file__).parent
 PHOTOS = TESTS / "data" / "photos"
