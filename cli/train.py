@@ -32,7 +32,7 @@ MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: 
 @click.option("--loss-weights", type=(float, float, float, float, float), default=(1.0, 6.0, 0.05, 120.0, 0.1),
               show_default=True, metavar="VALID HOLE PERC STYLE TV", help="Weights of the loss terms (the paper's).")
 @click.option("--augment/--no-augment", "augment", default=None, show_default="PConv augment, Sim-K not (Iskakov 5.1)",
-              help="Augment generated masks (dilation, rotation, crop, flips).")
+              help="Augment masks, generated or --masks files (dilation, rotation, crop, flips).")
 @seed_option
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Without VGG weights use a random VGG-16 (smoke tests only; warns).")

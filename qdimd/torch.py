@@ -3,16 +3,18 @@
 * :class:`MaskDataset`: map-style, item ``i`` is mask ``i`` of the seed (fixed
   evaluation sets; any sampler or worker count gives the same items).
 * :class:`RandomMaskDataset`: iterable, infinite or with a length per epoch. Epoch
-  ``e`` is the stream of mask indices ``e * 2**40 + j``; DataLoader worker ``w`` of
-  ``W`` takes ``j = w, w + W, ...``, so workers never repeat each other's masks and
-  the masks (and, with the DataLoader's in-order batching, the batches) are the
-  same in every run. Call :meth:`RandomMaskDataset.set_epoch` every epoch (like
+  ``e`` is the stream of mask indices ``e * 2**40 + j``; under DDP, rank ``r`` of ``R``
+  takes ``j = r, r + R, ...`` and its DataLoader worker ``w`` of ``W`` every ``W``-th of
+  those from the ``w``-th, so no two GPUs or workers repeat each other's masks, and the
+  masks (and, with the DataLoader's in-order batching, the batches) are the same in
+  every run. Call :meth:`RandomMaskDataset.set_epoch` every epoch (like
   ``DistributedSampler``) for a new stream; without it the dataset counts its own
   iterations, which advances only where it is iterated (no workers, or
   ``persistent_workers=True``).
 * :class:`MaskFolder`: map-style over a folder of mask files (any polarity, size,
   1 or 3 channels; resized with nearest neighbour), to mix QD-IMD with your own
-  or NVIDIA's masks.
+  or NVIDIA's masks; with ``seed``, item ``i`` is a random file per ``(seed, i)``, with
+  ``augment`` augmented (:class:`qdimd.files.folder.MaskFiles`).
 
 Every item is a tensor ``(C, H, W)``: ``dtype`` ``"float32"`` (0/1), ``"uint8"``
 (0/255, like mask files) or ``"bool"``; ``polarity`` ``"hole"`` (1 = missing) or
@@ -24,18 +26,15 @@ import dataclasses
 import warnings
 from typing import Iterator, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .masks.augment import AugmentConfig
 from .buckets import DEFAULT_EDGES, GROUPS, default_margin
-from .errors import InputError, ProblemLog
 from .masks.generator import MaskConfig
-from .io import PathLike, hole_from_gray
-from .files.maskfiles import decide_hole_value, find_masks, frame_white_fraction, iter_mask_grays
-from .sets.measure import check_hole_value
+from .io import PathLike
+from .files.folder import MaskFiles, mask_size
 
 DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
 POLARITIES = ("hole", "valid")
@@ -66,13 +65,6 @@ def to_tensor(hole: np.ndarray, dtype: str = "float32", polarity: str = "hole", 
     return out.unsqueeze(0).repeat(channels, 1, 1)
 
 
-def _size(size: int | Sequence[int]) -> tuple[int, int]:
-    dims = (int(size), int(size)) if np.isscalar(size) else tuple(int(s) for s in size)
-    if len(dims) != 2 or min(dims) < 1:
-        raise ValueError(f"Expected size S or (H, W) with positive sides, got {size!r}")
-    return dims
-
-
 class _Source:
     """Picklable recipe of a mask generator; the generator itself is built lazily in each process."""
 
@@ -82,7 +74,7 @@ class _Source:
         self.kind = None if kind is None or parse_kind(kind).is_default else str(parse_kind(kind))
         config = MaskConfig() if config is None else config
         if size is not None:
-            config = dataclasses.replace(config, size=_size(size))
+            config = dataclasses.replace(config, size=mask_size(size))
         if augment is not None:
             if not isinstance(augment, AugmentConfig):
                 raise TypeError(f"Expected an AugmentConfig or None for augment, got {type(augment).__name__}")
@@ -172,18 +164,25 @@ class RandomMaskDataset(IterableDataset):
     """Iterable QD-IMD masks: a new, reproducible stream each epoch, split disjointly over workers.
 
     Args:
-        length: masks per epoch (over all workers); None = infinite.
+        length: masks per epoch (over all ranks and workers); None = infinite. With DataLoader
+            workers a finite epoch ends with a partial batch from each worker (each batches its own
+            share): to zip masks with an image loader, use ``length=None`` (every batch full).
+        rank, world_size: this process's share under distributed training (rank ``r`` takes
+            stream positions ``r, r + world_size, ...``); None = ``torch.distributed``'s when it is
+            initialised when the dataset is made, else 0 and 1.
         other arguments: as in :class:`MaskDataset` (``kind`` too).
     """
 
     def __init__(self, length: int | None = None, *, size: int | Sequence[int] | None = None,
                  config: MaskConfig | None = None, store=None, seed: int = 0, augment: AugmentConfig | None = None,
                  ratio_range: tuple[float, float] | None = None, border: str | None = None, margin: int | None = None,
-                 dtype: str = "float32", polarity: str = "hole", channels: int = 1, kind: str | None = None):
+                 dtype: str = "float32", polarity: str = "hole", channels: int = 1, kind: str | None = None,
+                 rank: int | None = None, world_size: int | None = None):
         if length is not None and length < 0:
             raise ValueError(f"Expected length >= 0 or None, got {length}")
         _check_output(dtype, polarity, channels)
         self.length, self.dtype, self.polarity, self.channels = length, dtype, polarity, channels
+        self.rank, self.world_size = _distributed(rank, world_size)
         self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin, kind)
         self.epoch: int | None = None
         self._iterations = 0
@@ -195,16 +194,17 @@ class RandomMaskDataset(IterableDataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
+        """Masks per epoch of this rank."""
         if self.length is None:
             raise TypeError("an infinite RandomMaskDataset has no length")
-        return self.length
+        return len(range(self.rank, self.length, self.world_size))
 
     def indices(self, epoch: int, worker: int = 0, workers: int = 1) -> Iterator[int]:
-        """The mask indices worker ``worker`` of ``workers`` yields in ``epoch``."""
-        j = worker
+        """The mask indices worker ``worker`` of ``workers`` of this rank yields in ``epoch``."""
+        j, step = self.rank + self.world_size * worker, self.world_size * workers
         while self.length is None or j < self.length:
             yield epoch * EPOCH_STRIDE + j
-            j += workers
+            j += step
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         epoch = self.epoch if self.epoch is not None else self._iterations
@@ -221,6 +221,16 @@ class RandomMaskDataset(IterableDataset):
             yield to_tensor(generator.generate(index), self.dtype, self.polarity, self.channels)
 
 
+def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``(rank, world_size)``: as given, else ``torch.distributed``'s when initialised, else ``(0, 1)``."""
+    if rank is None and world_size is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    rank, world_size = (0 if rank is None else rank), (1 if world_size is None else world_size)
+    if isinstance(rank, bool) or isinstance(world_size, bool) or not 0 <= int(rank) < int(world_size):
+        raise ValueError(f"Expected 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    return int(rank), int(world_size)
+
+
 class MaskFolder(Dataset):
     """Mask files under ``root`` (recursive, sorted), resized to ``size`` with nearest neighbour.
 
@@ -229,60 +239,49 @@ class MaskFolder(Dataset):
         size: ``S`` or ``(H, W)``; None keeps each file's size (then batch only same-size files).
         hole_value: 255 (white holes), 0 (black holes) or ``"auto"``: decided per folder from up to
             64 of its files (:func:`qdimd.files.maskfiles.decide_hole_value`).
+        seed: None = item ``i`` is file ``i``; an int = item ``i`` is a file drawn at random per
+            ``(seed, i)`` (the PConv paper's recipe, with ``augment``).
+        augment: optional :class:`qdimd.masks.augment.AugmentConfig` (dilation, rotation, crop,
+            flips), drawn per ``(seed or 0, i)``; a draw that empties a mask is redrawn.
+        length: items (default: the number of files; any length with ``seed``).
         dtype, polarity, channels: the output tensor (module docstring).
 
     Raises:
         InputError: no mask files under ``root``.
     """
 
-    AUTO_SAMPLE = 64
-
     def __init__(self, root: PathLike, *, size: int | Sequence[int] | None = 256, hole_value: int | str = "auto",
+                 seed: int | None = None, augment: AugmentConfig | None = None, length: int | None = None,
                  dtype: str = "float32", polarity: str = "hole", channels: int = 1):
         _check_output(dtype, polarity, channels)
-        self.size = None if size is None else _size(size)
+        self.masks = MaskFiles(root, size=size, hole_value=hole_value, seed=seed, augment=augment)
+        if length is not None and (length < 0 or (seed is None and length > len(self.masks))):
+            raise ValueError(f"Expected 0 <= length{'' if seed is not None else f' <= {len(self.masks)} files'} "
+                             f"(any length with a seed), got {length}")
+        self.length = len(self.masks) if length is None else int(length)
         self.dtype, self.polarity, self.channels = dtype, polarity, channels
-        problems = ProblemLog()
-        self.sources = [s for s in find_masks(root, problems=problems) if s.member is None]
-        if not self.sources:
-            raise InputError(f"{root}: no mask files found")
-        hole_value = check_hole_value(hole_value)
-        self.hole_values = self._decide(hole_value)
-
-    def _decide(self, hole_value) -> dict[str, int]:
-        folders: dict[str, list] = {}
-        for source in self.sources:
-            folders.setdefault(source.folder, []).append(source)
-        if hole_value != "auto":
-            return {folder: int(hole_value) for folder in folders}
-        decided = {}
-        for folder, sources in folders.items():
-            whites = [g >= 128 for _, g in iter_mask_grays(sources[: self.AUTO_SAMPLE]) if isinstance(g, np.ndarray)]
-            decided[folder] = decide_hole_value([frame_white_fraction(w) for w in whites], [float(w.mean()) for w in whites])
-        return decided
 
     def __len__(self) -> int:
-        return len(self.sources)
+        return self.length
 
     def hole(self, index: int) -> np.ndarray:
-        """File ``index`` as an ``(H, W)`` bool hole mask at the requested size."""
-        source = self.sources[index]
-        (_, gray), = iter_mask_grays([source])
-        if isinstance(gray, Exception):
-            raise gray
-        hole = hole_from_gray(gray, self.hole_values[source.folder])
-        if self.size is not None and hole.shape != self.size:
-            h, w = self.size
-            hole = cv2.resize(hole.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
-        return hole
+        """Item ``index`` as an ``(H, W)`` bool hole mask."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"Expected an index in [0, {self.length}), got {index}")
+        return self.masks.sample(index)
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return to_tensor(self.hole(index), self.dtype, self.polarity, self.channels)
 
     @property
     def files(self) -> list[str]:
-        """The file paths in item order."""
-        return [s.source for s in self.sources]
+        """The file paths in file order."""
+        return self.masks.files
+
+    @property
+    def hole_values(self) -> dict[str, int]:
+        """The hole value decided for each folder."""
+        return self.masks.hole_values
 
 
 __all__ = ["MaskDataset", "MaskFolder", "RandomMaskDataset", "to_tensor"]

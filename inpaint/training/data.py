@@ -3,8 +3,10 @@
 Sample ``s`` (0, 1, 2, ... over the whole run) is fully determined by ``(seed, s)``:
 its photo is ``files[perm_e[s % n]]`` where ``perm_e`` is the permutation of
 epoch ``e = s // n`` drawn from ``default_rng([seed, e])``, and its mask is mask
-``s`` of a :class:`qdimd.masks.generator.MaskGenerator` seeded with ``seed`` (or a file
-from ``--masks DIR`` picked by ``default_rng([seed, s])``). A run's data position
+``s`` of a :class:`qdimd.masks.generator.MaskGenerator` seeded with ``seed`` (or, with
+``--masks DIR``, item ``s`` of :class:`qdimd.files.folder.MaskFiles`: a file picked by
+``default_rng([seed, s])``, augmented from the same generator unless ``--no-augment``,
+the PConv paper's recipe). A run's data position
 is therefore one integer, the same for any number of workers or processes, and
 ``--resume`` replays exactly.
 
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
+from qdimd.io import MASK_SUFFIXES
 
 from ..images import find_images
 from .photos import cached_scan, decode_photo, scan_images
@@ -44,7 +46,7 @@ class DataConfig:
         seed: seeds masks and the photo order.
         masks: folder of mask files instead of generated masks.
         hole_value: hole pixel value in ``masks`` files (255 or 0).
-        augment: augment generated masks (qdimd.masks.augment defaults).
+        augment: augment the masks, generated or from ``masks`` files (qdimd.masks.augment defaults).
         k: neighbours per photo (Sim-K); 0 for PConv / Sim-0.
         mask_kind: :mod:`qdimd.kinds` spec of the generated masks (``augment`` applies to ``qdimd`` ones).
     """
@@ -109,6 +111,7 @@ class InpaintDataset(torch.utils.data.Dataset):
         self.mask_files = [Path(f) for f in mask_files] if mask_files is not None else None
         self._warned: set[Path] = set()   # undecodable files already reported (per worker process)
         self._generator = None
+        self._folder = None  # qdimd.files.folder.MaskFiles of mask_files, made on first use
         self._perm: tuple[int, np.ndarray] | None = None  # cache of the last epoch's permutation
 
     def __len__(self) -> int:
@@ -140,18 +143,13 @@ class InpaintDataset(torch.utils.data.Dataset):
         """``(H, W)`` bool hole mask of sample ``s``."""
         if self.mask_files is None:
             return np.asarray(self._mask_generator().generate(s), dtype=bool)
-        rng = np.random.default_rng([self.config.seed, s])
-        n = len(self.mask_files)
-        first = int(rng.integers(n))
-        for j in range(n):   # an undecodable mask: the next file of the list
-            path = self.mask_files[(first + j) % n]
-            try:
-                gray = load_gray(path)
-            except InputError as exc:
-                self._warn_once(path, f"{exc}; using another mask file")
-                continue
-            return resize_hole(hole_from_gray(gray, self.config.hole_value), self.config.size)
-        raise InputError(f"{self.config.masks}: no mask file could be decoded")
+        if self._folder is None:  # a random file per (seed, s), then the PConv augmentation (files12, issue 12)
+            from qdimd.files.folder import MaskFiles
+            from qdimd.masks.augment import AugmentConfig
+
+            self._folder = MaskFiles(self.mask_files, size=tuple(self.config.size), hole_value=self.config.hole_value,
+                                     seed=self.config.seed, augment=AugmentConfig() if self.config.augment else None)
+        return self._folder.sample(s)
 
     def _photo(self, path) -> np.ndarray:
         return decode_photo(path, tuple(self.config.size))

@@ -86,7 +86,7 @@ def test_data_is_a_function_of_seed_and_index(copy_photos, tmp_path):
     hole = np.zeros((32, 32), np.uint8)
     hole[:16] = 255
     Image.fromarray(hole).save(masks / "m.png")
-    item = InpaintDataset(files, DataConfig((64, 64), masks=str(masks)))[4]
+    item = InpaintDataset(files, DataConfig((64, 64), masks=str(masks), augment=False))[4]
     assert item["hole"].shape == (1, 64, 64) and item["hole"][0, :32].all() and item["hole"][0, 32:].sum() == 0
     batches = list(StepBatchSampler(2, start_step=1, max_steps=3, rank=1, world_size=2))
     assert batches == [[6, 7], [10, 11]]
@@ -112,7 +112,7 @@ def test_unreadable_masks_and_photos_are_skipped(photo_dir, tmp_path):
     (photos / "b.jpg").write_bytes(good.read_bytes()[:2000])                   # header fine, pixels truncated
     files = training_files(photos, ProblemLog())
     assert len(files) == 2
-    data = InpaintDataset(files, DataConfig((32, 32), masks=str(masks)), mask_files=mask_files)
+    data = InpaintDataset(files, DataConfig((32, 32), masks=str(masks), augment=False), mask_files=mask_files)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         items = [data[s] for s in range(12)]
@@ -141,3 +141,28 @@ def test_simk_neighbours_leave_out_near_duplicates_and_come_as_uint8(photo_dir):
     assert item["aux"].dtype == torch.uint8 and item["aux"].shape == (2, 3, 32, 32)
     expected = [j for j in cand[row] if j >= 0][:2]
     assert torch.equal(item["aux"][0], torch.from_numpy(np.array(decode_photo(files[expected[0]], (32, 32)))).permute(2, 0, 1))
+
+
+def test_mask_files_are_sampled_and_augmented_unless_no_augment(photo_dir, tmp_path):
+    # Issue 12 point 7 (files12): --masks DIR draws a random file per (seed, s), then the PConv augmentation
+    # (qdimd.files.folder.MaskFiles), unless --no-augment; it used to return the bare file.
+    from qdimd.files.folder import MaskFiles
+    from qdimd.masks.augment import AugmentConfig
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for k in range(3):
+        hole = np.zeros((32, 32), np.uint8)
+        hole[8 * k:8 * k + 12, 4:20] = 255
+        Image.fromarray(hole).save(masks / f"{k}.png")
+    files = training_files(photo_dir, ProblemLog())[:2]
+    mask_files = training_masks(masks, ProblemLog())
+    plain = InpaintDataset(files, DataConfig((32, 32), masks=str(masks), augment=False, seed=3), mask_files=mask_files)
+    augmented = InpaintDataset(files, DataConfig((32, 32), masks=str(masks), seed=3), mask_files=mask_files)
+    reference = MaskFiles(mask_files, size=(32, 32), hole_value=255, seed=3, augment=AugmentConfig())
+    for s in range(8):
+        assert np.array_equal(augmented.hole(s), reference.sample(s)) and augmented.hole(s).any()
+    bare = [plain.hole(s) for s in range(8)]
+    assert all(any(np.array_equal(b, MaskFiles(mask_files, size=(32, 32), hole_value=255).hole(k)) for k in range(3))
+               for b in bare)
+    assert any(not np.array_equal(augmented.hole(s), bare[s]) for s in range(8))
