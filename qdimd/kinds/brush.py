@@ -14,8 +14,10 @@ Deviations (none changes the distribution at square sizes):
 * The originals name ``h, w = mask.size`` (PIL's ``(W, H)``), so on a non-square canvas x would
   be drawn from ``[0, H)``; we use the intended ``[0, W)`` and ``[0, H)`` (the same on squares).
 * PIL's ``draw.line`` plus ``draw.ellipse`` at the vertices is rendered here as one OpenCV
-  thick polyline, whose segments end in discs of the line's width (the same joints; the
-  fidelity benchmark compares hole ratio, components and thickness).
+  thick polyline of thickness ``w - 1`` (OpenCV lines come out 1-2 px wider than their
+  thickness; see :func:`qdimd.kinds.records.draw_polylines`), whose segments end in discs (the
+  same joints). Not bit-exact: the fidelity benchmark compares hole ratio, components and
+  thickness with the original's.
 * The originals call ``mask.transpose(FLIP_...)`` and discard the result: no flip, but two
   draws of the global RNG. We draw nothing for it (no effect on any mask).
 """
