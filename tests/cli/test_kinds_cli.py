@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import orjson
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -70,3 +69,16 @@ def test_generate_kind_mixture_is_recorded_replayable_and_worker_independent(tmp
     assert plain.exit_code == 0 and "kind" not in json.loads((tmp_path / "plain" / "config.json").read_text())
     bad = _invoke("generate", "--kind", "mat[hole_range=0.9..0.1]", "--n", 2, "--out", tmp_path / "bad")
     assert bad.exit_code == 2 and "hole_range" in bad.output
+
+
+def test_inpaint_eval_on_a_split_of_another_kind(tmp_path, photo_dir):
+    from qdimd_cli.inpaint_main import main as inpaint_main
+
+    split = tmp_path / "split"
+    assert _invoke("bucket", "--kind", "box[size=0.05..0.8]", "--out", split, "--size", 64, "--per-group", 1,
+                   "--workers", 1).exit_code == 0
+    result = CliRunner().invoke(inpaint_main, ["eval", "--images", str(photo_dir), "--masks", str(split), "--method",
+                                               "identity", "--out", str(tmp_path / "report"), "--limit", "1",
+                                               "--no-iscore", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert "12 image/mask pairs" in result.output and (tmp_path / "report" / "report.md").is_file()
