@@ -15,6 +15,10 @@ from .retrieval.simk import fill_simk
 from .evaluation.metrics import aggregate, image_metrics, l1_percent, psnr, ssim
 from .nn.inception import Inception3, inception_probs, inception_score, load_inception
 from .evaluation.evaluate import EvalConfig, evaluate_methods
+from .evaluation.fid import fid_from_features
+from .evaluation.ids import discriminative_scores
+from .evaluation.lpips import load_lpips, lpips_scores
+from .nn.fid_inception import fid_features, load_fid_inception
 
 __all__ = [
     # layers and models
@@ -26,4 +30,5 @@ __all__ = [
     # evaluation
     "aggregate", "image_metrics", "l1_percent", "psnr", "ssim",
     "Inception3", "inception_probs", "inception_score", "load_inception", "EvalConfig", "evaluate_methods",
+    "fid_from_features", "discriminative_scores", "load_lpips", "lpips_scores", "fid_features", "load_fid_inception",
 ]
