@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from .options import SIZE, hole_value_option, seed_option, strict_option, user_errors, workers_option
+from .options import SIZE, hole_value_option, kind_option, seed_option, strict_option, user_errors, workers_option
 
 PRESETS: dict[str, dict] = {
     # karfly/qd-imd generate_dataset.py's argparse defaults (its mask_generator module was not published):
@@ -77,18 +77,20 @@ class PartType(click.ParamType):
 @click.option("--allow-empty", is_flag=True,
               help="Keep masks whose strokes all fall outside the centre crop (Algorithm 1 as printed: ~0.8% empty masks).")
 @click.option("--augment", is_flag=True, help="Also apply the PConv mask augmentation (dilation, rotation, crop, flips).")
+@kind_option
 @click.pass_context
 @user_errors
 def generate(ctx, n, size, out, preset, seed, workers, strokes, resume, strict, hole_value, png_bits, layout, fmt,
              shard_size, part, split, renderer, strokes_mean, strokes_std, min_strokes, width_min, width_max,
-             reference_size, upscale_min, upscale_max, allow_empty, augment):
+             reference_size, upscale_min, upscale_max, allow_empty, augment, kind):
     """Generate N masks (Iskakov 2018, Algorithm 1) into --out.
 
     Writes one single-channel PNG per mask (hole = --hole-value), manifest.csv
     (index, file, hole_ratio, border_distance, params) and config.json. Mask i
     of --seed is the same whatever --workers or --shard; --resume completes an
     interrupted run with exactly the files of an uninterrupted one. Every option
-    is checked before anything is written.
+    is checked before anything is written. --kind draws the masks of another
+    protocol (LaMa, MAT, CoModGAN, DeepFill v2, boxes) or a mixture instead.
     """
     from pathlib import Path
 
@@ -131,7 +133,8 @@ def generate(ctx, n, size, out, preset, seed, workers, strokes, resume, strict, 
             MaskGenerator(config, store, seed)
     for (folder, _), config, count in zip(runs, configs, counts):
         _write(folder, config, store, count, seed=seed, workers=workers, resume=resume, hole_value=options["hole_value"],
-               png_bits=png_bits, layout=options["layout"], fmt=fmt, shard_size=shard_size, part=part, sources=list(strokes))
+               png_bits=png_bits, layout=options["layout"], fmt=fmt, shard_size=shard_size, part=part, sources=list(strokes),
+               kind=kind)
 
 
 def _open_store(open_strokes, strokes, problems, input_error):
