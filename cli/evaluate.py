@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, user_errors, vgg_weights_option
+from .options import SIZE, device_option, user_errors, vgg_weights_option
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 """inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
@@ -44,7 +44,7 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
               help="Pairs scored together; images per metric-network forward.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Accept a Sim-K database built with random VGG-16 weights (smoke tests).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for the models.")
+@device_option
 @user_errors
 def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics, no_iscore, is_splits, inception_weights,
              allow_random_inception, fid_weights, lpips_net, lpips_weights, alexnet_weights, allow_random_weights, bins,

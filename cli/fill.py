@@ -80,7 +80,7 @@ def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weigh
 
         return lambda image, hole, path: (fill_classical(image, hole, method, radius), [])
     from inpaint.training.checkpoint import load_checkpoint
-    from inpaint.training.distributed import resolve_device
+    from inpaint.device import resolve_device
     from inpaint.nn.unet import SimKUNet
 
     dev = resolve_device(device)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import strict_option, user_errors, vgg_weights_option
+from .options import device_option, strict_option, user_errors, vgg_weights_option
 
 DUP_THRESHOLD = 0.97   # inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD (not imported: no torch at CLI start)
 
@@ -30,7 +30,7 @@ DUP_THRESHOLD = 0.97   # inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD (not impor
 @click.option("--append", is_flag=True,
               help="Add images not yet in --out (known paths are skipped; idempotent); keeps the stored descriptor settings.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per VGG forward.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:N, mps.")
+@device_option
 @strict_option
 @user_errors
 def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, size, pca_dim, topk, dup_threshold, append,
@@ -45,6 +45,7 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
     from tqdm import tqdm
 
     from inpaint.retrieval.database import build_database
+    from inpaint.retrieval.weights import vgg_weights_file
     from inpaint.retrieval.descriptors import DescriptorConfig
     from inpaint.images import find_images
     from inpaint.nn.vgg import load_vgg16
@@ -73,7 +74,7 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
             bar.update(done - bar.n)
 
         try:
-            source = "random" if allow_random_vgg else str(vgg_weights or "torchvision")
+            source = "random" if allow_random_vgg else vgg_weights_file(vgg_weights)  # its SHA-256 is recorded
             db = build_database(paths, out, vgg=vgg, vgg_source=source, descriptor=config, append=append, topk=topk,
                                 topk_dup_threshold=dup_threshold, batch_size=batch_size, problems=problems,
                                 progress=progress, device=device)

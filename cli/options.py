@@ -37,7 +37,21 @@ hole_value_option = click.option(
     "--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True, callback=lambda c, p, v: int(v),
     help="Pixel value of holes in mask files: 255 = white holes (NVIDIA, LaMa), 0 = black holes (original QD-IMD).",
 )
-device_option = click.option("--device", default="auto", show_default=True, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps.")
+
+
+def resolve_device_option(ctx, param, value: str) -> str:
+    """Callback of ``--device``: ``auto`` resolved once (CUDA, MPS, CPU; this process's GPU under
+    torchrun) and the device checked, so that nothing downstream ever sees ``auto``."""
+    from inpaint.device import resolve_device
+
+    try:
+        return str(resolve_device(value, int(os.environ.get("LOCAL_RANK", "0"))))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+device_option = click.option("--device", default="auto", show_default=True, callback=resolve_device_option,
+                             help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps.")
 vgg_weights_option = click.option(
     "--vgg-weights", type=click.Path(dir_okay=False), default=None,
     help="torchvision VGG-16 state dict (vgg16-397923af.pth); default: torch.hub's cache, else download.",

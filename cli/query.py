@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import user_errors, vgg_weights_option
+from .options import device_option, user_errors, vgg_weights_option
 
 
 @click.command()
@@ -14,7 +14,7 @@ from .options import user_errors, vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Query a database built with --allow-random-vgg (smoke tests).")
 @click.option("--dup-threshold", type=click.FloatRange(-1, 1), default=None,
               help="Also skip results more similar than this (near-duplicates of IMAGE).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:N, mps.")
+@device_option
 @user_errors
 def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
     """Print the K database images nearest to IMAGE: PATH<TAB>SIMILARITY, best first.
@@ -30,7 +30,7 @@ def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):
 
     database = ImageDB.load(db)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", "Using a randomly initialised VGG-16")  # --allow-random-vgg said so
         vgg = load_database_vgg(database, vgg_weights, allow_random=allow_random_vgg).to(device)
     size = database.descriptor.size
     sims, ids = retrieve_neighbours(database, load_image(image, (size, size)), k, vgg=vgg, query_path=image,

@@ -128,9 +128,11 @@ def load_method(
         from ..fill.classical import fill_classical
 
         return lambda image, hole, path: Filled(fill_classical(image, hole, spec.kind))
+    from ..device import resolve_device
     from ..training.checkpoint import load_checkpoint
     from ..fill.unet import fill_image
 
+    device = resolve_device(device)  # "auto" never reaches torch.load's map_location
     model, _info = load_checkpoint(spec.checkpoint, map_location=device)
     if spec.kind in ("pconv", "sim0"):
         return lambda image, hole, path: Filled(fill_image(model, image, hole, device=device))

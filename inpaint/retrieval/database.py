@@ -29,7 +29,7 @@ from qdimd.io import atomic_open, atomic_write_bytes
 from .descriptors import DescriptorConfig, Pca, apply_pca, create_descriptor_features, describe_images, fit_pca
 from ..images import load_images
 from .search import precompute_topk, search_exact, search_faiss
-from ..nn.vgg import load_vgg16
+from .weights import check_same_weights, load_database_vgg, vgg_weights_record  # noqa: F401 (re-exported)
 
 FORMAT = "inpaint-imagedb"
 VERSION = 1
@@ -70,6 +70,7 @@ class ImageDB:
         self.topk = topk
         self.config = dict(config)
         self.pca = pca
+        self.path: Path | None = None  # the folder it was loaded from (named in errors)
 
     @functools.cached_property
     def _keys(self) -> dict[str, int]:
@@ -173,7 +174,9 @@ class ImageDB:
             raise InputError(f"{path}: damaged image database ({exc})") from None
         if vectors.dtype != np.float16 or vectors.ndim != 2 or len(vectors) != len(files) or len(files) != config.get("count"):
             raise InputError(f"{path}: damaged image database ({len(files)} files, vectors {vectors.shape} {vectors.dtype})")
-        return cls(files, vectors, config, topk=topk, pca=pca)
+        db = cls(files, vectors, config, topk=topk, pca=pca)
+        db.path = path
+        return db
 
 
 def _read_config(path: Path) -> dict:
@@ -217,8 +220,10 @@ def build_database(
         paths: image files; with ``append`` the ones already in the database are skipped.
         out: database folder.
         vgg: the :class:`~inpaint.nn.vgg.VGG16` (on ``device``) that makes the descriptors.
-        vgg_source: where its weights came from: a path, or ``"random"`` (recorded;
-            :func:`load_database_vgg` loads the same network again).
+        vgg_source: where its weights came from: the file (see
+            :func:`inpaint.retrieval.weights.vgg_weights_file`), or ``"random"``. A file's
+            absolute path and SHA-256 are recorded, and :func:`load_database_vgg` loads the
+            same weights again (refusing others).
         descriptor: descriptor settings; None = the stored ones with ``append``,
             else the defaults. Appending with a different kind or size is an error.
         topk: also store each image's ``topk`` nearest others (kept at the
@@ -250,9 +255,9 @@ def build_database(
     descriptor = descriptor or DescriptorConfig()
     if old is not None and float(old.config.get("vgg_width", 1.0)) != float(vgg.width):
         raise InputError(f"{out}: database was built with VGG width {old.config.get('vgg_width')}, got {vgg.width}")
-    if old is not None and (old.config.get("vgg") == "random") != (vgg_source == "random"):
-        raise InputError(f"{out}: database was built with VGG-16 weights {old.config.get('vgg')!r}, cannot append "
-                         f"descriptors from {vgg_source!r} (they would not be comparable)")
+    weights = {**vgg_weights_record(vgg_source), "vgg_width": vgg.width}
+    if old is not None:
+        check_same_weights(old.config, weights, str(out))
     features = create_descriptor_features(vgg, descriptor).to(device)
     known = set(old._keys) if old is not None else set()
     todo, seen = [], set()
@@ -276,14 +281,14 @@ def build_database(
                 progress(min(len(todo), start + batch_size), len(todo))
     except KeyboardInterrupt:
         if new_files and (old is not None or descriptor.pca_dim is None):  # a PCA needs all images
-            partial = _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), None, device)
+            partial = _assemble(files, new_files, raw, old, descriptor, weights, None, device)
             if topk is not None:  # an --append finishes the neighbours
                 partial.config.update(topk_pending=topk, topk_dup_threshold=topk_dup_threshold)
             partial.save(out)
         raise
     if not files and not new_files:
         raise InputError(f"no readable image to index into {out}")
-    db = _assemble(files, new_files, raw, old, descriptor, (vgg_source, vgg.width), topk, device, topk_dup_threshold)
+    db = _assemble(files, new_files, raw, old, descriptor, weights, topk, device, topk_dup_threshold)
     if old is None or new_files or (topk is not None and old.topk is None) or (
             topk is not None and old.topk is not None and old.topk.shape[1] != topk) or "topk_pending" in old.config or (
             topk is not None and old.config.get("topk_dup_threshold") != topk_dup_threshold):
@@ -304,7 +309,7 @@ def _assemble(files, new_files, raw, old, descriptor, vgg, topk, device, dup_thr
         vectors = np.concatenate([np.asarray(old.vectors), new.astype(np.float16)]) if len(new) else np.asarray(old.vectors)
     else:
         vectors = new.astype(np.float16)
-    config = dict(old.config) if old is not None else {"descriptor": descriptor.to_dict(), "vgg": vgg[0], "vgg_width": vgg[1]}
+    config = dict(old.config) if old is not None else {"descriptor": descriptor.to_dict(), **vgg}
     neighbours = None
     if topk is not None:
         neighbours = precompute_topk(vectors, topk, dup_threshold=dup_threshold, device=device)
@@ -316,22 +321,3 @@ def _assemble(files, new_files, raw, old, descriptor, vgg, topk, device, dup_thr
         config.pop("topk_pending", None)
     return ImageDB(files + new_files, vectors, config, topk=neighbours, pca=pca)
 
-
-def load_database_vgg(db: ImageDB, weights: str | os.PathLike | None = None, *, allow_random: bool = False,
-                      progress: bool = True):
-    """The VGG-16 whose descriptors fill ``db`` (same width; random only when it was built so).
-
-    Args:
-        weights: ``--vgg-weights``; None = torch.hub's cache or a download.
-        allow_random: required when the database was built with random weights.
-
-    Raises:
-        InputError: a random-weights database without ``allow_random``, or no weights.
-    """
-    width = float(db.config.get("vgg_width", 1.0))
-    if db.config.get("vgg") == "random" and weights is None:
-        if not allow_random:
-            raise InputError("the database was built with random VGG-16 weights (--allow-random-vgg); "
-                             "pass --allow-random-vgg to query it, or rebuild it with real weights")
-        return load_vgg16(allow_random=True, width=width)
-    return load_vgg16(weights, width=width, progress=progress)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..device import resolve_device  # noqa: F401 (re-exported: the loop and older imports use it here)
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -29,28 +31,6 @@ class DistInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> CUDA (this process's local GPU), else MPS, else CPU; otherwise ``torch.device(device)``."""
-    if device != "auto":
-        try:
-            dev = torch.device(device)
-        except RuntimeError as exc:
-            raise ValueError(f"Expected a device like auto, cpu, cuda, cuda:1, mps; got {device!r} ({exc})") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"Expected an available device, got {device!r}: this torch sees no CUDA GPU (use --device auto or cpu)")
-        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"Expected a CUDA device index below {torch.cuda.device_count()}, got {device!r}")
-        mps = getattr(torch.backends, "mps", None)
-        if dev.type == "mps" and not (mps is not None and mps.is_available()):
-            raise ValueError(f"Expected an available device, got {device!r}: MPS is not available here (use --device auto or cpu)")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def env_dist_info() -> DistInfo:

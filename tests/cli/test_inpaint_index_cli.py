@@ -129,3 +129,51 @@ def test_query_never_returns_itself_by_relative_path_or_copy(photos, tmp_path, m
         assert len(printed) == 7, "the 7 other photos"
         assert str(photos / "kodim02.jpg") not in printed, query
         assert all(Path(p).is_absolute() and Path(p).is_file() for p in printed)
+
+
+def test_query_and_simk_fill_use_the_recorded_weights_and_refuse_others(photos, tmp_path, monkeypatch):
+    """Issue 10, fault 2: the weights' SHA-256 and absolute path are recorded; other weights are refused."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
+    from inpaint import create_model
+    from inpaint.training.checkpoint import save_checkpoint
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # no hub cache: the recorded file or nothing
+    monkeypatch.chdir(tmp_path)
+    weights, other = tmp_path / "tiny_vgg.pth", tmp_path / "other_vgg.pth"
+    for path, seed in ((weights, 1), (other, 2)):
+        torch.save(VGG16(0.0625, generator=torch.Generator().manual_seed(seed)).state_dict(), path)
+    result = _run("index", "--images", photos, "--out", "db", "--vgg-weights", "tiny_vgg.pth",  # a relative path
+                  "--vgg-width", "0.0625", "--descriptor", "flat", "--batch-size", "4")
+    assert result.exit_code == 0, result.output
+    config = ImageDB.load(tmp_path / "db").config
+    assert config["vgg_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert config["vgg_path"] == str(weights)
+
+    monkeypatch.chdir(photos)  # the recorded path is absolute: any directory works
+    result = _run("query", tmp_path / "db", "kodim01.jpg", "--k", "2")
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip().splitlines()) == 2
+    result = _run("query", tmp_path / "db", "kodim01.jpg", "--vgg-weights", other)
+    assert result.exit_code == 1 and "SHA-256" in result.output and str(weights) in result.output
+    assert "Traceback" not in result.output
+
+    kwargs = {"image_size": 64, "width": 1 / 16}
+    save_checkpoint(tmp_path / "sim1.pt", create_model("sim1", **kwargs), model_name="sim1", model_kwargs=kwargs,
+                    step=0, config={})
+    hole = np.zeros((128, 128), np.uint8)
+    hole[40:80, 30:90] = 255
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    fill = ["fill", "kodim03.jpg", tmp_path / "mask.png", "-o", tmp_path / "filled.png", "--method", "simk",
+            "--checkpoint", tmp_path / "sim1.pt", "--db", tmp_path / "db", "--device", "cpu"]
+    result = _run(*fill)
+    assert result.exit_code == 0, result.output
+    result = _run(*fill, "--vgg-weights", other)
+    assert result.exit_code == 1 and "SHA-256" in result.output
+
+    torch.save(VGG16(0.0625, generator=torch.Generator().manual_seed(3)).state_dict(), weights)  # changed since
+    result = _run("query", tmp_path / "db", "kodim01.jpg")
+    assert result.exit_code == 1 and "SHA-256" in result.output and "--vgg-weights" in result.output
