@@ -25,6 +25,7 @@ from ..errors import InputError, ProblemLog
 from ..io import PathLike
 from .store import STORE_SUFFIX, StrokeStore, default_store_path, iter_store_records, load_default_store, quantize
 from .storefile import is_store_file, write_store_file
+from .categories import check_categories, check_names
 from .ndjson import iter_records
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
@@ -70,16 +71,21 @@ def is_store_source(path: PathLike) -> bool:
 
 
 def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | None,
-              recognized_only: bool) -> Iterator[Row]:
-    """Rows of one source file, dispatched on its suffix."""
+              recognized_only: bool, seen: set[str] | None = None) -> Iterator[Row]:
+    """Rows of one source file, dispatched on its suffix.
+
+    ``seen`` (if given) collects every category word of the file, kept or filtered out.
+    """
     name = path.name
     wanted = None if categories is None else frozenset(categories)
+    seen = set() if seen is None else seen
     if is_store_source(path):
         try:
             store = StrokeStore.load(path)
         except InputError as exc:
             problems.add(str(path), None, str(exc).removeprefix(f"{path.absolute()}: "))
             return
+        seen.update(store.categories)
         for d, points, lengths in iter_store_records(store):
             word = store.categories[store.drawing_category[d]]
             recognized = bool(store.recognized[d])
@@ -87,7 +93,10 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
                 yield word, recognized, int(store.key_ids[d]), points, lengths
         return
     if name.endswith(NDJSON_SUFFIXES):
-        for r in iter_records(path, problems=problems, categories=wanted, recognized_only=recognized_only):
+        for r in iter_records(path, problems=problems):
+            seen.add(r.word)
+            if (wanted is not None and r.word not in wanted) or (recognized_only and not r.recognized):
+                continue
             points = r.points.astype(np.uint8) if r.points.dtype.kind in "iu" else quantize(r.points)  # ints: 0..255 checked
             yield r.word, r.recognized, r.key_id, points, r.lengths
         return
@@ -97,6 +106,7 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
         drawings = (formats.read_binary(path, problems=problems) if name.endswith(".bin")
                     else formats.read_sketchrnn(path, problems=problems))
         for d in drawings:
+            seen.add(d.word)
             if (wanted is None or d.word in wanted) and (d.recognized or not recognized_only):
                 yield d.word, d.recognized, d.key_id, quantize(np.concatenate(d.strokes)), [len(s) for s in d.strokes]
         return
@@ -213,6 +223,20 @@ class _ChunkWriter:
         write_store_file(out_path, names, lengths, chunks)
 
 
+def _store_words(files: Sequence[Path]) -> set[str] | None:
+    """The categories in the headers of the sources when all are readable stores, else None
+    (then the words are known only once every file is read)."""
+    words: set[str] = set()
+    for path in files:
+        if not is_store_source(path):
+            return None
+        try:
+            words.update(StrokeStore.load(path).categories)
+        except InputError:
+            return None  # reading reports it
+    return words if files else None
+
+
 def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: ProblemLog,
                 categories: Collection[str] | None = None, recognized_only: bool = False,
                 chunk_drawings: int = 100_000, dedupe: bool = True,
@@ -223,7 +247,10 @@ def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: Pr
         sources: files, folders and globs of ``.qds``/``.ndjson[.gz]``/``.bin``/``.npz``.
         out_path: the store to write (replaced atomically at the end).
         problems: collects skipped records and files (strict mode raises at the first).
-        categories: keep only these words (``None`` = all).
+        categories: keep only these words (``None`` = all). Each must be a word of the sources
+            (official or not, e.g. a custom ``myshape``): checked before reading when every
+            source is a store (their headers list their words), else once all are read, before
+            anything is written.
         recognized_only: keep only drawings the game recognised.
         chunk_drawings: drawings buffered in memory between writes.
         dedupe: drop drawings whose ``key_id`` was already seen (the first one wins).
@@ -233,7 +260,8 @@ def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: Pr
         Counts: ``drawings``, ``strokes``, ``points``, ``duplicates``, ``files``.
 
     Raises:
-        InputError: nothing to index, or (strict) the first bad record or file.
+        InputError: nothing to index, a category that is in no source (with close matches),
+            or (strict) the first bad record or file.
     """
     if chunk_drawings < 1:
         raise ValueError(f"Expected chunk_drawings >= 1, got {chunk_drawings}")
@@ -241,6 +269,10 @@ def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: Pr
     if not out_path.parent.is_dir():
         raise InputError(f"{out_path.parent}: output folder does not exist")
     files = expand_sources(sources, problems, exclude=out_path)
+    if categories is not None:
+        words = _store_words(files)
+        categories = check_names(categories) if words is None else check_categories(categories, words, where="the sources")
+    seen: set[str] = set()
     folder = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
     writer = None
     try:
@@ -248,7 +280,7 @@ def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: Pr
         rows: list[Row] = []
         duplicates = pending = 0
         for path in files:  # the output itself may be a source: it is replaced only at the end
-            for row in iter_rows(path, problems, categories, recognized_only):
+            for row in iter_rows(path, problems, categories, recognized_only, seen):
                 rows.append(row)
                 pending += 1
                 if len(rows) >= chunk_drawings:
@@ -260,6 +292,8 @@ def build_store(sources: Sequence[PathLike], out_path: PathLike, *, problems: Pr
         duplicates += writer.write(rows, dedupe)
         if progress is not None and pending:
             progress(pending)
+        if categories is not None and seen:
+            check_categories(categories, seen, where="the sources")
         writer.assemble(out_path)
         return {**writer.counts, "duplicates": duplicates, "files": len(files)}
     finally:

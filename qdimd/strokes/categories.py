@@ -9,7 +9,7 @@ included.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from ..errors import InputError
 
@@ -55,41 +55,66 @@ CATEGORIES: tuple[str, ...] = (
 )
 
 
-def check_categories(names: Iterable[str]) -> list[str]:
-    """Validate category names against :data:`CATEGORIES`.
+def check_categories(names: Iterable[str], known: Collection[str] | None = None, *, where: str | None = None) -> list[str]:
+    """Validate category names against the official list, or against the categories of some sources.
 
     Args:
         names: category names; surrounding whitespace is ignored, duplicates are
             dropped (first occurrence kept).
+        known: the names that exist (e.g. the words found in a user's files, custom ones
+            included); ``None`` = the official :data:`CATEGORIES`.
+        where: what holds ``known``, for the message (e.g. ``"the sources"``).
 
     Returns:
         The names, stripped, in the given order without duplicates.
 
     Raises:
         InputError: an empty name list, or unknown names (each listed with its
-            closest official names).
+            closest known names).
     """
-    names = list(names)
-    known = frozenset(CATEGORIES)
-    out: list[str] = []
-    unknown: list[str] = []
-    for raw in names:
-        name = raw.strip()
-        if not name or name in out or name in unknown:
-            continue
-        (out if name in known else unknown).append(name)
+    choices = list(CATEGORIES) if known is None else sorted(known)
+    present = frozenset(choices)
+    names = check_names(names)
+    unknown = [name for name in names if name not in present]
     if unknown:
-        lines = [f"unknown Quick, Draw! categor{'y' if len(unknown) == 1 else 'ies'}:"]
-        for name in unknown:
-            close = difflib.get_close_matches(name, CATEGORIES, n=3, cutoff=0.6)
-            if not close:  # case slips ("the mona lisa") and substrings ("tower")
-                lowered = {c.lower(): c for c in CATEGORIES}
-                close = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=0.6)]
-                close = close or [c for c in CATEGORIES if name.lower() in c.lower()][:3]
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            lines.append(f"  {name!r}{hint}")
-        lines.append(f"The {len(CATEGORIES)} official names are listed by `qdimd download --list-categories`.")
+        plural = "y" if len(unknown) == 1 else "ies"
+        head = f"unknown Quick, Draw! categor{plural}:" if known is None else f"categor{plural} not in {where or 'the sources'}:"
+        lines = [head] + [f"  {name!r}{_hint(name, choices, known is not None)}" for name in unknown]
+        if known is None:
+            lines.append(f"The {len(CATEGORIES)} official names are listed by `qdimd download --list-categories`.")
+        else:
+            shown = ", ".join(repr(c) for c in choices[:12]) + (", ..." if len(choices) > 12 else "")
+            lines.append(f"The {len(choices)} categor{'y' if len(choices) == 1 else 'ies'} in {where or 'the sources'}: {shown}")
         raise InputError("\n".join(lines))
+    return names
+
+
+def check_names(names: Iterable[str]) -> list[str]:
+    """Category names stripped, without empty ones and duplicates (first kept), not yet looked up.
+
+    Raises:
+        InputError: no name left.
+    """
+    given = list(names)
+    out: list[str] = []
+    for raw in given:
+        name = raw.strip()
+        if name and name not in out:
+            out.append(name)
     if not out:
-        raise InputError(f"Expected at least one category name, got {names!r}")
+        raise InputError(f"Expected at least one category name, got {given!r}")
     return out
+
+
+def _hint(name: str, choices: list[str], custom: bool) -> str:
+    """`` (did you mean ...?)`` with the closest of ``choices``, or an explanation, or nothing."""
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+    if not close:  # case slips ("the mona lisa") and substrings ("tower")
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=0.6)]
+        close = close or [c for c in choices if name.lower() in c.lower()][:3]
+    if close:
+        return f" (did you mean {', '.join(repr(c) for c in close)}?)"
+    if custom and name in CATEGORIES:
+        return " (an official category, but these sources have no drawing of it)"
+    return ""

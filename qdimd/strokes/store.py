@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import PathLike
+from .categories import check_categories
 from .splits import check_split, split_of
 from .storefile import ARRAYS, read_header, write_store_file
 from .ndjson import Drawing
@@ -99,17 +100,16 @@ class StrokeStore:
             ``(K,)`` int64 drawing ids, ascending.
 
         Raises:
-            ValueError: an unknown split or category name, or nothing left to draw from.
+            ValueError: an unknown split, or nothing left to draw from.
+            InputError: a category the store does not hold (with close matches).
         """
         check_split(split)
         chosen = np.ones(len(self.categories), dtype=bool)
         if split is not None:
             chosen &= np.array([split_of(c) == split for c in self.categories], dtype=bool)
         if categories is not None:
-            unknown = sorted(set(categories) - set(self.categories))
-            if unknown:
-                raise ValueError(f"Expected categories in the store ({', '.join(self.categories[:8])}"
-                                 f"{', ...' if len(self.categories) > 8 else ''}), got unknown {unknown}")
+            where = f"the store {self.path}" if self.path else "the store"
+            categories = check_categories(categories, self.categories, where=where)  # close matches listed
             chosen &= np.isin(np.array(self.categories, dtype=object), list(categories))
         if chosen.all():
             return np.arange(self.n_drawings, dtype=np.int64)

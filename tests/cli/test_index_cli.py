@@ -89,3 +89,27 @@ def test_index_raw_and_gz(tmp_path):
     for d in range(3):
         points = np.concatenate(store.drawing(d).strokes)
         assert points.min() == 0 and points.max() == 255
+
+
+def test_a_misspelt_category_is_an_error_with_close_matches(tmp_path):
+    """Issue 10, fault 4: ``--categories catt,dog`` used to index dog alone and drop the typo silently."""
+    out = tmp_path / "x.qds"
+    result = run(load_default_store().path, "-o", out, "--categories", "catt,dog")
+    assert result.exit_code == 1 and "'catt' (did you mean 'cat'" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+    result = run(QUICKDRAW, "-o", out, "--categories", "ant,mountian")  # ndjson: checked once read, nothing written
+    assert result.exit_code == 1 and "'mountian' (did you mean 'mountain'" in result.output and not out.exists()
+
+
+def test_a_custom_category_of_the_sources_is_accepted(tmp_path):
+    custom = tmp_path / "mine.ndjson"
+    line = SIMPLIFIED.read_text().splitlines()[0]
+    custom.write_text(line.replace('"word":"mosquito"', '"word":"myshape"').replace('"key_id":"', '"key_id":"1') + "\n")
+    out = tmp_path / "x.qds"
+    result = run(custom, SIMPLIFIED, "-o", out, "--categories", "myshape,ant")
+    assert result.exit_code == 0, result.output
+    assert StrokeStore.load(out).categories == ("ant", "myshape")
+    result = run(custom, "-o", out, "--categories", "myshap")
+    assert result.exit_code == 1 and "'myshap' (did you mean 'myshape'" in result.output
+    result = run(custom, "-o", out, "--categories", "cat")
+    assert result.exit_code == 1 and "'cat' (an official category, but these sources have no drawing of it)" in result.output
