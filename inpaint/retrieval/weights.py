@@ -10,7 +10,8 @@ query``, ``inpaint fill --method simk`` and ``inpaint eval``'s ``simk:``) then l
 3. else, when the recorded hash is that of torchvision's published file, a download of it
    (torch.hub checks the hash prefix, the whole hash is checked here).
 
-Explicit weights (``--vgg-weights``) whose SHA-256 differs from the recorded one are refused,
+Explicit weights (``--vgg-weights``) whose SHA-256 differs from the recorded one are refused
+(as is any file for a database built with random weights),
 as are recorded files that changed since. A database written before hashes were recorded
 (no ``vgg_sha256``) is used as before, with a warning that its weights cannot be checked.
 """
@@ -90,7 +91,10 @@ def load_database_vgg(db, weights: str | os.PathLike | None = None, *, allow_ran
     """
     config, width = db.config, float(db.config.get("vgg_width", 1.0))
     where = getattr(db, "path", None) or "the database"
-    if config.get("vgg") == RANDOM and weights is None:
+    if config.get("vgg") == RANDOM:
+        if weights is not None:
+            raise InputError(f"{where} was built with random VGG-16 weights (--allow-random-vgg): descriptors from "
+                             f"{weights} would not be comparable; drop --vgg-weights or rebuild the database")
         if not allow_random:
             raise InputError(f"{where} was built with random VGG-16 weights (--allow-random-vgg); "
                              "pass --allow-random-vgg to query it, or rebuild it with real weights")

@@ -75,3 +75,14 @@ def test_an_old_database_without_a_hash_warns_and_works_as_before(files, tmp_pat
         assert _same(load_database_vgg(db), load_vgg16(files[0], width=WIDTH))  # the path it names
     with pytest.warns(UserWarning, match="cannot be checked"):
         assert _same(load_database_vgg(db, files[1]), load_vgg16(files[1], width=WIDTH))  # unchecked, as before
+
+
+def test_a_random_weights_database_takes_no_weights_file(files, tmp_path, photo_dir):
+    vgg = load_vgg16(allow_random=True, width=WIDTH)
+    db = build_database(find_images(photo_dir)[:3], tmp_path / "random", vgg=vgg, vgg_source="random")
+    assert "vgg_sha256" not in db.config
+    with pytest.raises(InputError, match="random VGG-16 weights .* would not be comparable"):
+        load_database_vgg(db, files[0])
+    with pytest.raises(InputError, match="pass --allow-random-vgg"):
+        load_database_vgg(db)
+    assert _same(load_database_vgg(db, allow_random=True), vgg)
