@@ -11,7 +11,13 @@ Run: ``python -m benchmarks.bench_eval [--quick]``. Measured side by side in one
 - per image at 256: the metrics (L1 + PSNR + SSIM) versus one PConv forward
   (:func:`inpaint.fill.unet.fill_image`), target metrics < 20% of the forward;
 - the Inception-v3 forward per image at 299 (random full-size weights), the
-  extra cost of the Inception score.
+  extra cost of the Inception score;
+- the newer metrics per image at 256, batched as ``inpaint eval`` runs them
+  (``--batch-size`` images per forward, random full-size weights): LPIPS with
+  AlexNet and with VGG-16 (one backbone pass over composite and truth), the
+  FID Inception's pool3 features (composite and truth); per cell, FID from
+  ``N`` 2048-d features (our exact SVD route versus pytorch-fid's
+  ``scipy.linalg.sqrtm``) and the P-IDS/U-IDS linear SVM (scikit-learn).
 """
 from __future__ import annotations
 
@@ -83,6 +89,8 @@ def _median_time(fn, repeats: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per metric-network forward")
+    parser.add_argument("--cell", type=int, default=500, help="images of the cell timed for FID and P-IDS/U-IDS")
     args = parser.parse_args(argv)
     import torch
 
@@ -117,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
             inception = random_inception()
         t_inception = _median_time(lambda: inception_probs(inception, output[None]), repeats)
 
+        costs = _new_metric_costs(output, image, repeats, args.batch_size, args.cell)
+
     print(f"{'measure':<48}{'value':>12}")
     print(f"{'eval throughput, telea (images/s)':<48}{telea_ips:>12.2f}   ({n_t} images)")
     print(f"{'eval throughput, pconv256 random weights (images/s)':<48}{pconv_ips:>12.2f}   ({n_p} images)")
@@ -125,6 +135,47 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'metrics / PConv forward (target < 20%)':<48}{100 * t_metrics / t_forward:>11.1f}%")
     print(f"{'Inception-v3 forward per image at 299 (ms)':<48}{t_inception * 1e3:>12.1f}")
     print(f"{'Inception / PConv forward':<48}{100 * t_inception / t_forward:>11.1f}%")
+    for name, seconds in costs.items():
+        per_image = "per image" in name
+        value = f"{seconds * 1e3:>12.1f}" if per_image else f"{seconds:>12.3f}"
+        ratio = f"   ({100 * seconds / t_forward:.0f}% of a PConv forward)" if per_image else ""
+        print(f"{name + (' (ms)' if per_image else ' (s)'):<48}{value}{ratio}")
+
+
+def _new_metric_costs(output: np.ndarray, image: np.ndarray, repeats: int, batch: int, cell: int) -> dict[str, float]:
+    """Seconds per image of LPIPS (alex, vgg) and FID features in batches of ``batch``; per cell of FID and IDS."""
+    from scipy import linalg
+
+    from inpaint.evaluation.fid import fid_from_features
+    from inpaint.evaluation.ids import discriminative_scores
+    from inpaint.evaluation.lpips import load_lpips, lpips_scores
+    from inpaint.nn.fid_inception import fid_features, load_fid_inception
+
+    outputs, truths = np.stack([output] * batch), np.stack([image] * batch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nets = {"alex": load_lpips("alex", allow_random=True), "vgg": load_lpips("vgg", allow_random=True),
+                "fid": load_fid_inception(allow_random=True)}
+    costs = {
+        f"LPIPS alex per image, batch {batch}": _median_time(lambda: lpips_scores(nets["alex"], outputs, truths, batch_size=batch), repeats) / batch,
+        f"LPIPS vgg per image, batch {batch}": _median_time(lambda: lpips_scores(nets["vgg"], outputs, truths, batch_size=batch), repeats) / batch,
+        f"FID features per image (+ truth), batch {batch}": _median_time(
+            lambda: fid_features(nets["fid"], np.concatenate([outputs, truths]), batch_size=batch), repeats) / batch,
+    }
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(cell, 2048)).astype(np.float32)
+    fake = (real + rng.normal(0.3, 1.0, size=real.shape)).astype(np.float32)
+    costs[f"FID of one cell, n={cell}, ours (SVD)"] = _median_time(lambda: fid_from_features(real, fake), repeats)
+    start = time.perf_counter()
+    r64, f64 = real.astype(np.float64), fake.astype(np.float64)
+    linalg.sqrtm(np.cov(r64, rowvar=False) @ np.cov(f64, rowvar=False))
+    costs[f"  same, scipy.linalg.sqrtm (pytorch-fid)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # liblinear's convergence warning, as in MAT
+        discriminative_scores(real, fake)
+    costs[f"P-IDS/U-IDS SVM of one cell, n={cell}"] = time.perf_counter() - start
+    return costs
 
 
 if __name__ == "__main__":
