@@ -187,7 +187,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--val-crops", type=int, default=8, help="validation crops per validation photo")
     p.add_argument("--train-crops", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a busy shared machine torch's OpenMP threads wait on each other, "
+                        "2 threads ran a step 6x slower than 1 here)")
     p.add_argument("--workers", type=int, default=0, help="data loader workers")
     return p.parse_args(argv)
 
@@ -243,9 +245,9 @@ def main(argv=None) -> dict:
         writer = csv.DictWriter(f, ["step", "hole_l1", "psnr", "seconds"])
         writer.writeheader()
         writer.writerows(rows)
+    weights = " ".join(f"{w:g}" for w in LOSS_WEIGHTS)
     title = (f"PConv width {args.width} at {args.size} px, batch {args.batch_size}, Adam {resolve_config(config).lr:g}, "
-             "pixel + TV loss only "
-             f"(weights {' '.join(f'{w:g}' for w in LOSS_WEIGHTS)}), {args.threads} CPU threads\n"
+             f"pixel + TV loss only (weights {weights}); {args.threads} CPU thread(s), {rows[-1]['seconds'] / 60:.0f} min\n"
              f"train: {args.train_crops} random crops of {len(train_files)} photos of {args.images.name}; "
              f"validation: {len(pairs)} crops of {len(val_files)} held-out photos, QD-IMD test-category masks "
              f"(mean hole {ratio:.0%})")

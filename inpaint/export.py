@@ -172,15 +172,13 @@ def _onnx_export(model: nn.Module, path: Path, meta: dict) -> None:
     h, w = m * Dim("h_blocks", min=1, max=max(1, 16384 // m)), m * Dim("w_blocks", min=1, max=max(1, 16384 // m))
     names = ["image", "valid", "aux"][: 3 if _k(model) else 2]
     shapes = {name: {0: batch, 2: h, 3: w} for name in names}
-    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the exporter's deprecation and "torchvision not installed" notes
         program = torch.onnx.export(model.eval(), example_inputs(model, 1, 2 * m, 2 * m), None, dynamo=True,
                                     input_names=names, output_names=["output"], dynamic_shapes=shapes, verbose=False)
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {"inpaint": json.dumps(meta)})
-    buffer.write(proto.SerializeToString())
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, proto.SerializeToString())
 
 
 def load_exported(path: str | os.PathLike, format: str | None = None):
