@@ -33,6 +33,7 @@ from qdimd.io import resize_hole
 
 from ..evaluation.metrics import aggregate, image_metrics
 from ..evaluation.pairing import MaskEntry, load_hole, pair_images, read_split, rebucket
+from ..nn.vgg import denormalize
 from .batches import normalize_uint8
 from .photos import cached_scan, decode_photo
 
@@ -121,8 +122,6 @@ def _composite(model, pairs: Sequence[ValPair], device, amp: bool, size) -> list
         aux = (normalize_uint8(torch.from_numpy(stack).permute(0, 1, 4, 2, 3).to(device)),)
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(image * valid, valid, *aux)
-    from ..nn.vgg import denormalize
-
     pixels = (denormalize(out.float()).permute(0, 2, 3, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
     comp = np.where(holes[..., None], pixels, gts)
     return list(zip(comp, gts))
