@@ -8,7 +8,8 @@ from the FID Inception's pool3 features of the cell's ground truths (``real``)
 and outputs (``fake``): FID (:mod:`inpaint.evaluation.fid`) and P-IDS/U-IDS
 (:mod:`inpaint.evaluation.ids`). Those features are saved per cell as
 ``OUT/features/<method>__<bucket>_<group>.npz`` (arrays ``real`` and ``fake``,
-float32, row i of both from pair i) so that any FID can be recomputed.
+float32, row i of both from pair i) so that any FID can be recomputed; files
+of cells the report no longer has (another ``--bins``) are removed.
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
         real_all = _records(out / REAL_FEATURES, max(slots[(r["bucket"], r["group"], r["index"])] for r in rows) + 1
                             if rows else 0, dim)
         (out / FEATURES).mkdir(exist_ok=True)
-    results, few = [], []
+    results, few, written = [], [], set()
     for spec in plan.specs:
         for bucket, group in cell_order(config.bins):
             idx = by_cell.get((spec.label, bucket, group))
@@ -91,11 +92,17 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
             if config.features:
                 fake = np.asarray(fake_all[idx])
                 real = np.asarray(real_all[[slots[(rows[i]["bucket"], rows[i]["group"], rows[i]["index"])] for i in idx]])
-                _save_features(out / FEATURES / f"{cell_file_stem(spec.label, bucket, group)}.npz", real, fake)
+                path = out / FEATURES / f"{cell_file_stem(spec.label, bucket, group)}.npz"
+                _save_features(path, real, fake)
+                written.add(path.name)
                 _set_metrics(res, config.metrics, real, fake)
                 if len(idx) < FID_MIN_IMAGES:
                     few.append(len(idx))
             results.append(res)
+    if config.features:  # files of another binning (a rerun with other --bins) would be mistaken for this one's
+        for path in (out / FEATURES).glob("*.npz"):
+            if path.name not in written:
+                path.unlink()
     notes = []
     if few:
         notes.append(f"{len(few)} of the cells' FID and P-IDS/U-IDS use fewer than {FID_MIN_IMAGES} images "

@@ -124,7 +124,8 @@ def test_lama_bins_regroup_without_recomputing(run):
     for r in rows:
         mine = [p for p in per_image if p["method"] == r["method"] and r["bucket"] in ("all", lama_bin(float(p["hole"])))]
         assert int(r["n"]) == len(mine)
-    assert (out / "features" / "telea__10-20pct_all.npz").is_file()
+    assert (out / "features" / "telea__10-20pct_all.npz").is_file() and not (out / "features" / "telea__2_all.npz").exists()
+    write_report(plan_evaluation(config))  # back to the paper bins for the other tests
 
 
 def _eval(*args):
@@ -167,3 +168,28 @@ def test_cli_offline_without_weights_says_where_each_file_goes(photos, masks, tm
     result = _eval(*base, "--out", tmp_path / "c", "--metric", "lpips", "--alexnet-weights", tmp_path / "alexnet.pth")
     assert result.exit_code == 1 and "--lpips-weights" in result.output and "lpips_v0.1_alex-df73285e.pth" in result.output
     assert not (tmp_path / "a" / "per_image.csv").read_text().splitlines()[1:]  # nothing computed before the check
+
+
+def test_resumed_run_gives_the_same_features_and_report(run, tmp_path):
+    from inpaint.evaluation.evaluate import run_evaluation
+
+    config, full = run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_report(plan_evaluation(config))  # the full run's report in paper bins
+        config = EvalConfig(**{**config.__dict__, "out": str(tmp_path / "r")})  # batches of 3 pairs, as the full run
+        steps = run_evaluation(plan_evaluation(config))
+        for _ in range(4):  # "killed" after the first pair of the second batch: two batches (6 pairs) are on disk
+            next(steps)
+        steps.close()
+        plan = plan_evaluation(config)
+        assert len(plan.pending) == 8 - 6
+        for _ in run_evaluation(plan):
+            pass
+        write_report(plan)
+    assert (tmp_path / "r" / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
+    assert sorted(p.name for p in (full / "features").glob("*.npz")) == sorted(
+        p.name for p in (tmp_path / "r" / "features").glob("*.npz"))
+    for path in sorted((full / "features").glob("*.npz")):
+        a, b = np.load(path), np.load(tmp_path / "r" / "features" / path.name)
+        assert np.array_equal(a["real"], b["real"]) and np.array_equal(a["fake"], b["fake"])
