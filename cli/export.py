@@ -16,7 +16,11 @@ from .options import user_errors
 @click.option("--no-check", is_flag=True, help="Skip reloading the file and comparing it with the checkpoint model.")
 @user_errors
 def export(checkpoint, out, format_, weights, no_check) -> None:
-    """Export CHECKPOINT: model(image, valid[, aux]) -> I_out, ImageNet-normalised, H and W multiples of 2**layers."""
+    """Export CHECKPOINT to TorchScript or ONNX, with its mask input.
+
+    The file computes net(image, valid[, aux]) -> I_out on ImageNet-normalised images whose H and W are
+    multiples of 2**layer_size; it is reloaded and compared with the checkpoint model on two sizes.
+    """
     from inpaint.export import export_checkpoint
 
     try:
@@ -27,5 +31,5 @@ def export(checkpoint, out, format_, weights, no_check) -> None:
         check = "not checked" + ("" if no_check else " (onnxruntime is not installed)")
     else:
         sizes = ", ".join(f"{b}x{h}x{w}" for b, h, w in result.checked_shapes)
-        check = f"matches the checkpoint model within {result.max_abs_diff:.2g} at B x H x W = {sizes}"
+        check = f"checked against the checkpoint model: max |difference| {result.max_abs_diff:.2g} at B x H x W = {sizes}"
     click.echo(f"{result.path}: {result.format}, {result.weights} weights; {check}")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -172,10 +173,16 @@ def _onnx_export(model: nn.Module, path: Path, meta: dict) -> None:
     h, w = m * Dim("h_blocks", min=1, max=max(1, 16384 // m)), m * Dim("w_blocks", min=1, max=max(1, 16384 // m))
     names = ["image", "valid", "aux"][: 3 if _k(model) else 2]
     shapes = {name: {0: batch, 2: h, 3: w} for name in names}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the exporter's deprecation and "torchvision not installed" notes
-        program = torch.onnx.export(model.eval(), example_inputs(model, 1, 2 * m, 2 * m), None, dynamo=True,
-                                    input_names=names, output_names=["output"], dynamic_shapes=shapes, verbose=False)
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)   # "torchvision is not installed. Skipping torchvision::nms" and the like
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the exporter's deprecation notes
+            program = torch.onnx.export(model.eval(), example_inputs(model, 1, 2 * m, 2 * m), None, dynamo=True,
+                                        input_names=names, output_names=["output"], dynamic_shapes=shapes, verbose=False)
+    finally:
+        onnx_log.setLevel(level)
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {"inpaint": json.dumps(meta)})
     atomic_write_bytes(path, proto.SerializeToString())
