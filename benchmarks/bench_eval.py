@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import torch
 
-    from inpaint.training.checkpoint import save_checkpoint
+    from inpaint.checkpoint import save_checkpoint
     from inpaint.fill.unet import fill_image
     from inpaint.images import find_images, load_image
     from inpaint.nn.inception import inception_probs, random_inception

@@ -201,7 +201,7 @@ def main(argv=None) -> dict:
     from inpaint.evaluation.methods import fill_identity
     from inpaint.fill import fill_classical
     from inpaint.images import find_images, load_image
-    from inpaint.training.checkpoint import load_checkpoint
+    from inpaint.checkpoint import load_checkpoint
     from inpaint.training.config import TrainConfig, resolve_config
     from inpaint.training.loop import train
 

@@ -79,7 +79,7 @@ def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weigh
         from inpaint.fill.classical import fill_classical
 
         return lambda image, hole, path: (fill_classical(image, hole, method, radius), [])
-    from inpaint.training.checkpoint import load_checkpoint
+    from inpaint.checkpoint import load_checkpoint
     from inpaint.device import resolve_device
     from inpaint.nn.unet import SimKUNet
 

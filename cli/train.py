@@ -71,7 +71,7 @@ def train(**opts) -> None:
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
-    from inpaint.training.checkpoint import NonFiniteError
+    from inpaint.checkpoint import NonFiniteError
     from inpaint.training.distributed import env_dist_info
     from inpaint.training.loop import TrainConfig, train as run_training
 

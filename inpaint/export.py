@@ -45,7 +45,7 @@ from qdimd.io import atomic_write_bytes
 
 from .nn.unet import SimKUNet
 from .nn.vgg import IMAGENET_MEAN, IMAGENET_STD
-from .training.checkpoint import build_model, read_checkpoint
+from .checkpoint import build_model, read_checkpoint
 
 FORMATS = ("torchscript", "onnx")
 WEIGHTS = ("auto", "ema", "model")

@@ -91,6 +91,31 @@ def test_no_import_cycles():
     assert _cycles(graph) == []
 
 
+def _unit(name: str, modules: dict[str, Path]) -> str:
+    """The subpackage a module belongs to (``qdimd.masks``), or the module itself at a package's top."""
+    parts = name.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and modules[name].name == "__init__.py"):
+        return ".".join(parts[:2])
+    return name
+
+
+def test_no_import_cycles_between_subpackages():
+    """Data flows one way: strokes -> masks -> files -> sets; nn -> fill -> retrieval -> evaluation -> training."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        unit = _unit(name, modules)
+        graph.setdefault(unit, set())
+        for target in _imports(name, path, modules):
+            if (other := _unit(target, modules)) != unit and "." in unit and "." in other:
+                graph[unit].add(other)
+    for units in graph.values():
+        for unit in units:
+            graph.setdefault(unit, set())
+    subpackages = {u: d for u, d in graph.items() if modules.get(u, Path()).name == "__init__.py"}
+    assert _cycles({u: {d for d in deps if d in subpackages} for u, deps in subpackages.items()}) == []
+
+
 def test_no_module_imports_its_own_package_init():
     modules = _modules()
     for name, path in modules.items():

@@ -129,7 +129,7 @@ def load_method(
 
         return lambda image, hole, path: Filled(fill_classical(image, hole, spec.kind))
     from ..device import resolve_device
-    from ..training.checkpoint import load_checkpoint
+    from ..checkpoint import load_checkpoint
     from ..fill.unet import fill_image
 
     device = resolve_device(device)  # "auto" never reaches torch.load's map_location

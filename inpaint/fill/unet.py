@@ -89,7 +89,7 @@ def fill_image(
 
     Args:
         model: a :class:`~inpaint.nn.unet.PConvUNet` or :class:`~inpaint.nn.unet.SimKUNet`
-            (e.g. from :func:`inpaint.training.checkpoint.load_checkpoint`); run in eval mode.
+            (e.g. from :func:`inpaint.checkpoint.load_checkpoint`); run in eval mode.
         image: ``(H, W, 3)`` uint8 RGB, any size.
         hole: ``(H, W)`` bool, True = missing.
         aux: Sim-K only: ``k`` auxiliary images ``(h, w, 3)`` uint8, resized to ``(H, W)``.

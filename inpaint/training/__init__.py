@@ -1,1 +1,1 @@
-"""Training: data, losses, the step loop, checkpoints, distributed set-up, logs."""
+"""Training: data, losses, the step loop, validation, distributed set-up, logs (checkpoints: :mod:`inpaint.checkpoint`)."""

@@ -18,7 +18,7 @@ from torch import nn
 from qdimd.errors import InputError, ProblemLog
 
 from ..retrieval.simk import DEFAULT_DUP_THRESHOLD
-from .checkpoint import read_checkpoint
+from ..checkpoint import read_checkpoint
 from .config import TrainConfig
 from .data import DataConfig, InpaintDataset, training_files, training_masks, training_neighbours
 from .distributed import DistInfo, main_first

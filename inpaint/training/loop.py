@@ -13,7 +13,7 @@ ones for the devices present) and the data position (one integer, see
 Steps never wait for the device (:mod:`inpaint.training.step`); every
 ``log_every`` steps the interval's means are read, logged and checked: after
 ``max_bad_steps`` consecutive skipped non-finite steps the run stops with
-:class:`~inpaint.training.checkpoint.NonFiniteError` (no checkpoint is written
+:class:`~inpaint.checkpoint.NonFiniteError` (no checkpoint is written
 then, and none ever holds a non-finite value).
 
 Multi-process runs (``torchrun``) use DistributedDataParallel; ``batch_size`` is
@@ -42,7 +42,7 @@ from ..nn.models import create_model
 from ..nn.unet import he_init
 from .batches import make_loader
 from .build import build_dataset, build_loss, build_val_pairs, init_weights
-from .checkpoint import (NonFiniteError, checkpoint_payload, prune_checkpoints, read_checkpoint, set_rng_state, step_path,
+from ..checkpoint import (NonFiniteError, checkpoint_payload, prune_checkpoints, read_checkpoint, set_rng_state, step_path,
                          unwrap, write_checkpoint)
 from .config import RESUME_KEYS, TrainConfig, is_simk, model_kwargs, resolve_config
 from .data import StepBatchSampler

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from helpers import nvidia_style_folder
 
 from inpaint.nn.models import create_model
-from inpaint.training.checkpoint import save_checkpoint
+from inpaint.checkpoint import save_checkpoint
 from qdimd_cli.inpaint_main import main
 
 

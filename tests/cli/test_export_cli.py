@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from qdimd_cli.inpaint_main import main
 from inpaint.nn.models import create_model
-from inpaint.training.checkpoint import checkpoint_payload, write_checkpoint
+from inpaint.checkpoint import checkpoint_payload, write_checkpoint
 
 
 def test_export_torchscript(tmp_path):

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli.inpaint_main import main
-from inpaint.training.checkpoint import load_checkpoint, save_checkpoint
+from inpaint.checkpoint import load_checkpoint, save_checkpoint
 from inpaint.fill.classical import fill_classical
 from inpaint.fill.unet import fill_image
 from inpaint.images import load_image

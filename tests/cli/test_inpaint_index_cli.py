@@ -91,7 +91,7 @@ def test_index_then_simk_fill_end_to_end(photos, tmp_path):
     from PIL import Image
 
     from inpaint import create_model
-    from inpaint.training.checkpoint import save_checkpoint
+    from inpaint.checkpoint import save_checkpoint
 
     out = tmp_path / "db"
     result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--vgg-width", "0.0625",
@@ -139,7 +139,7 @@ def test_query_and_simk_fill_use_the_recorded_weights_and_refuse_others(photos, 
     from PIL import Image
 
     from inpaint import create_model
-    from inpaint.training.checkpoint import save_checkpoint
+    from inpaint.checkpoint import save_checkpoint
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # no hub cache: the recorded file or nothing
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from qdimd_cli.inpaint_main import main
 
-from inpaint.training.checkpoint import read_checkpoint
+from inpaint.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using a randomly initialised VGG-16")
 

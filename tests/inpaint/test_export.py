@@ -9,7 +9,7 @@ import torch
 from qdimd.errors import InputError
 from inpaint.export import example_inputs, export_checkpoint, load_exported, read_metadata
 from inpaint.nn.models import create_model
-from inpaint.training.checkpoint import checkpoint_payload, write_checkpoint
+from inpaint.checkpoint import checkpoint_payload, write_checkpoint
 
 HAS_ONNX = all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript"))
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None

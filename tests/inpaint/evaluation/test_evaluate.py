@@ -324,7 +324,7 @@ def test_parse_method_labels(tmp_path):
 
 def test_model_methods_end_to_end(photo_dir, tmp_path, monkeypatch):
     """pconv, sim0 and simk (two-step retrieval, random tiny networks) run through eval; Sim-K's grid shows the retrieved image."""
-    from inpaint.training.checkpoint import save_checkpoint
+    from inpaint.checkpoint import save_checkpoint
     from inpaint.retrieval.database import build_database
     from inpaint.retrieval.descriptors import DescriptorConfig
     from inpaint.images import find_images

@@ -15,7 +15,7 @@ from qdimd.errors import InputError, ProblemLog
 from inpaint.nn.models import create_model
 from inpaint.nn.unet import he_init
 from inpaint.training.batches import model_inputs
-from inpaint.training.checkpoint import load_checkpoint, read_checkpoint
+from inpaint.checkpoint import load_checkpoint, read_checkpoint
 from inpaint.training.data import DataConfig, InpaintDataset, training_files
 from inpaint.training.distributed import DistInfo
 from inpaint.training.loop import TrainConfig, model_kwargs, resolve_config, train

@@ -12,7 +12,7 @@ from PIL import Image
 from qdimd.buckets import bucket_of, hole_ratio
 from inpaint.evaluation.metrics import image_metrics
 from inpaint.nn.models import create_model
-from inpaint.training.checkpoint import read_checkpoint
+from inpaint.checkpoint import read_checkpoint
 from inpaint.training.loop import TrainConfig, train
 from inpaint.training.validate import BEST_KEY, build_val_set, columns, score
 

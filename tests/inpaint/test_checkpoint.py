@@ -7,8 +7,8 @@ import torch
 
 from qdimd.errors import InputError
 from inpaint.nn.models import create_model
-from inpaint.training import checkpoint as ckpt
-from inpaint.training.checkpoint import (NonFiniteError, checkpoint_payload, load_checkpoint, prune_checkpoints,
+from inpaint import checkpoint as ckpt
+from inpaint.checkpoint import (NonFiniteError, checkpoint_payload, load_checkpoint, prune_checkpoints,
                                          save_checkpoint, step_path, write_checkpoint)
 
 KW = {"image_size": 32, "width": 0.125}
