@@ -184,14 +184,21 @@ class RandomMaskDataset(IterableDataset):
         self.length, self.dtype, self.polarity, self.channels = length, dtype, polarity, channels
         self.rank, self.world_size = _distributed(rank, world_size)
         self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin, kind)
-        self.epoch: int | None = None
+        # in shared memory, so that set_epoch reaches the copies held by persistent DataLoader workers
+        self._epoch = torch.full((1,), -1, dtype=torch.int64).share_memory_()
         self._iterations = 0
 
+    @property
+    def epoch(self) -> int | None:
+        """The epoch given to :meth:`set_epoch`, or None before the first call."""
+        value = int(self._epoch[0])
+        return None if value < 0 else value
+
     def set_epoch(self, epoch: int) -> None:
-        """Use the stream of ``epoch`` (>= 0) from now on."""
+        """Use the stream of ``epoch`` (>= 0) from now on, also in persistent DataLoader workers."""
         if epoch < 0:
             raise ValueError(f"Expected epoch >= 0, got {epoch}")
-        self.epoch = int(epoch)
+        self._epoch[0] = int(epoch)
 
     def __len__(self) -> int:
         """Masks per epoch of this rank."""
@@ -207,7 +214,8 @@ class RandomMaskDataset(IterableDataset):
             j += step
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        epoch = self.epoch if self.epoch is not None else self._iterations
+        epoch = self.epoch
+        epoch = self._iterations if epoch is None else epoch
         self._iterations += 1
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)

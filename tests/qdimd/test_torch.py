@@ -138,3 +138,19 @@ def test_workers_warn_when_set_epoch_is_missing(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(ds)) == 2
+
+
+def test_set_epoch_reaches_persistent_workers():
+    """Regression: persistent workers kept their own epoch, so every epoch repeated epoch 0's masks."""
+    ds = RandomMaskDataset(8, size=32, seed=3)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True)
+    epochs = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        epochs.append(torch.cat(list(loader)))
+    reference = RandomMaskDataset(8, size=32, seed=3)
+    for epoch in range(2):
+        reference.set_epoch(epoch)
+        expected = torch.stack(list(reference))
+        assert sorted(m.numpy().tobytes() for m in epochs[epoch]) == sorted(m.numpy().tobytes() for m in expected)
+    assert not torch.equal(epochs[0], epochs[1])
