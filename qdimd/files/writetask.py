@@ -123,8 +123,8 @@ def run_task(spec: WriteSpec, task: Task) -> int:
     size = float(h * w)
     with _sink(spec, task) as put:
         for start in range(task.first, task.stop, step):
-            params = [gen.params(i) for i in range(start, min(task.stop, start + step))]
-            holes = gen.render(params, out=buffer[: len(params)])
+            count = min(task.stop, start + step) - start
+            params, holes = gen.sample_batch(start, count, out=buffer[:count])
             batch = []
             for p, hole in zip(params, holes):
                 file = file_of(spec, p.index)

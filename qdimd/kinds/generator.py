@@ -219,6 +219,10 @@ class KindGenerator:
 
     def batch(self, start: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
         """Masks ``start .. start + n - 1``: ``(n, H, W)`` bool (written into ``out`` if given)."""
+        return self.sample_batch(start, n, out)[1]
+
+    def sample_batch(self, start: int, n: int, out: np.ndarray | None = None) -> tuple[list[KindParams], np.ndarray]:
+        """Records and masks of ``start .. start + n - 1``, each mask drawn once."""
         if start < 0 or n < 0:
             raise ValueError(f"Expected start >= 0 and n >= 0, got start={start}, n={n}")
         h, w = self.size
@@ -229,7 +233,7 @@ class KindGenerator:
         qd = [k for k, r in enumerate(records) if r.kind == "qdimd"]
         if qd:
             out[qd] = self.qdimd.render([records[k].params for k in qd])
-        return out
+        return records, out
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Masks 0, 1, 2, ... forever."""

@@ -347,24 +347,28 @@ class MaskGenerator:
 
     def batch(self, start: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
         """Masks ``start .. start + n - 1``: ``(n, H, W)`` bool (written into ``out`` if given)."""
+        return self.sample_batch(start, n, out)[1]
+
+    def sample_batch(self, start: int, n: int, out: np.ndarray | None = None) -> tuple[list[MaskParams], np.ndarray]:
+        """Records and masks of ``start .. start + n - 1``, each mask rendered once (also augmented ones)."""
         if start < 0 or n < 0:
             raise ValueError(f"Expected start >= 0 and n >= 0, got start={start}, n={n}")
         h, w = self.config.size
         if out is None:
             out = np.empty((n, h, w), dtype=bool)
-        records, done = [], []
+        records, todo = [], []
         for i in range(start, start + n):
             params, hole = self.sample(i)
+            records.append(params)
             if hole is None:
-                records.append(params)
-                done.append(i - start)
+                todo.append(i - start)
             else:
                 out[i - start] = hole
-        if len(done) == n:
-            return self.render(records, out=out)
-        for j, hole in zip(done, self.render(records)):
-            out[j] = hole
-        return out
+        if len(todo) == n:
+            self.render(records, out=out)
+        elif todo:
+            out[todo] = self.render([records[j] for j in todo])
+        return records, out
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Masks 0, 1, 2, ... forever."""
