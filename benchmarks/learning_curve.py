@@ -19,9 +19,8 @@ What it does, in one run (``python -m benchmarks.learning_curve``):
    ``inpaint train`` would make), until ``--max-steps`` or the ``--minutes``
    budget. The loss is the pixel and TV terms only, ``--loss-weights 1 6 0 0
    0.1``: no ImageNet VGG-16 weights can be had offline and with random ones the
-   perceptual and style terms mean nothing. (The loop still builds a VGG for its
-   loss object; a random one at 1/16 width keeps that cheap; its terms are
-   multiplied by 0.)
+   perceptual and style terms mean nothing (with their weights at 0 the loop
+   loads no VGG-16 at all).
 5. After every segment (and before the first step, for the He-initialised
    model) fills every validation pair with the model
    (:func:`inpaint.fill.fill_image`, the composite) and scores hole L1 (mean
@@ -43,7 +42,6 @@ import argparse
 import csv
 import math
 import time
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -224,7 +222,7 @@ def main(argv=None) -> dict:
     config = TrainConfig(
         model="pconv", out=str(args.run_dir / "run"), images=str(args.run_dir / "train"), size=(args.size, args.size),
         width=args.width, max_steps=1, batch_size=args.batch_size, loss_weights=LOSS_WEIGHTS, seed=args.seed,
-        allow_random_vgg=True, vgg_width=0.0625, checkpoint_every=10**9, log_every=min(10, args.val_every),
+        checkpoint_every=10**9, log_every=min(10, args.val_every),
         sample_every=10**9, workers=args.workers, device="cpu",
     )
     rows = [{"step": 0, **score(model_fill(initial_model(config)), pairs), "seconds": time.perf_counter() - start}]
@@ -233,9 +231,7 @@ def main(argv=None) -> dict:
     while step < args.max_steps and time.perf_counter() - start + segment_s < budget:
         t = time.perf_counter()
         step = min(args.max_steps, step + args.val_every)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)   # the random VGG-16 warning: its terms have weight 0
-            train(replace(config, max_steps=step, resume=(Path(config.out) / "checkpoint.pt").is_file()))
+        train(replace(config, max_steps=step, resume=(Path(config.out) / "checkpoint.pt").is_file()))
         model, _ = load_checkpoint(Path(config.out) / "checkpoint.pt")
         rows.append({"step": step, **score(model_fill(model), pairs), "seconds": time.perf_counter() - start})
         segment_s = time.perf_counter() - t
