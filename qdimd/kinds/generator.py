@@ -7,6 +7,7 @@ for manifests, and :func:`render_kind_params` rebuilds the mask from it.
 """
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
@@ -237,10 +238,7 @@ class KindGenerator:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Masks 0, 1, 2, ... forever."""
-        index = 0
-        while True:
-            yield self.generate(index)
-            index += 1
+        return map(self.generate, itertools.count())
 
 
 def create_generator(config: MaskConfig, store: "StrokeStore | None" = None, seed: int = 0,

@@ -43,6 +43,7 @@ Implementation notes and deviations:
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import TYPE_CHECKING, Iterator
 
@@ -372,7 +373,4 @@ class MaskGenerator:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Masks 0, 1, 2, ... forever."""
-        index = 0
-        while True:
-            yield self.generate(index)
-            index += 1
+        return map(self.generate, itertools.count())
