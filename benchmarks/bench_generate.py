@@ -18,7 +18,8 @@ Figures, measured side by side in one run (whole-process runs alternate, R times
   PNG files and as tar shards (the difference is the file system's cost), and the peak
   RSS of the largest process.
 
-Figures depend on the machine and its load: the script prints the load average.
+Figures depend on the machine and its load: the script prints the load average. Outputs are
+kept until the end (see :func:`measure`); ``--delete-between`` deletes each right after its run.
 """
 from __future__ import annotations
 
@@ -139,17 +140,23 @@ def naive_command(n: int, out: str) -> list[str]:
     return [sys.executable, "-c", f"from benchmarks.bench_generate import naive_main; naive_main({n}, {out!r})"]
 
 
-def measure(commands: dict[str, "callable"], n: int, repeat: int, folder: str | None) -> dict[str, list[dict]]:
-    """Run each ``commands[name](out)`` ``repeat`` times, alternating names; a fresh folder each time."""
+def measure(commands: dict[str, "callable"], n: int, repeat: int, folder: str | None,
+            keep: list[str], delete_between: bool = False) -> dict[str, list[dict]]:
+    """Run each ``commands[name](out)`` ``repeat`` times, alternating names; a fresh folder each time.
+
+    The folders are appended to ``keep`` and deleted when the benchmark ends: ext4 spends many
+    times longer creating each file for about 30 s after many files were deleted (its inode
+    allocator skips recently deleted inodes), which would time the previous run's clean-up.
+    ``delete_between`` times that case instead: each folder is deleted right after its run.
+    """
     results: dict[str, list[dict]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
             tmp = tempfile.mkdtemp(prefix="qdimd-bench-", dir=folder)
-            out = os.path.join(tmp, "masks")
-            try:
-                results[name].append(run_process(command(out), out, n))
-            finally:
-                shutil.rmtree(tmp)
+            keep.append(tmp)
+            results[name].append(run_process(command(os.path.join(tmp, "masks")), os.path.join(tmp, "masks"), n))
+            if delete_between:
+                shutil.rmtree(keep.pop())
     return results
 
 
@@ -164,10 +171,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="whole-process runs of each program (medians printed)")
     parser.add_argument("--dir", default=None, help="folder for the output (default: the system's temporary folder)")
     parser.add_argument("--only", choices=["memory", "process", "full"], default=None, help="run one part only")
+    parser.add_argument("--delete-between", action="store_true",
+                        help="delete each run's files right after it (times ext4 right after a mass deletion)")
     args = parser.parse_args(argv)
+    keep: list[str] = []
+    try:
+        run_parts(args, keep)
+    finally:
+        for tmp in keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_parts(args: argparse.Namespace, keep: list[str]) -> None:
     n256, n512, n_one, n_files = (3000, 1000, 2000, 5000) if args.quick else (20000, 5000, 6000, 50000)
     print(f"qdimd generation benchmark ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f})")
+          f"load average {os.getloadavg()[0]:.1f}"
+          f"{'; each run deleted right after it' if args.delete_between else ''})")
     if args.only in (None, "memory"):
         for size, n in ((256, n256), (512, n512)):
             r = in_memory(size, n)
@@ -176,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
                   f"speed-up x{r['reused'] / r['naive']:.1f}")
     if args.only in (None, "process"):
         runs = measure({"qdimd": lambda out: generate_command(n_one, out, 1),
-                        "naive": lambda out: naive_command(n_one, out)}, n_one, args.repeat, args.dir)
+                        "naive": lambda out: naive_command(n_one, out)}, n_one, args.repeat, args.dir,
+                       keep, args.delete_between)
         for name, label in (("qdimd", f"qdimd generate --n {n_one} --size 256 --workers 1"),
                             ("naive", f"naive program, {n_one} masks at 256")):
             walls = ", ".join(f"{r['wall']:.2f}" for r in runs[name])
@@ -187,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "full"):
         for fmt in ("png", "tar"):
             runs = measure({fmt: lambda out, fmt=fmt: generate_command(n_files, out, args.workers, fmt)},
-                           n_files, args.repeat, args.dir)[fmt]
+                           n_files, args.repeat, args.dir, keep, args.delete_between)[fmt]
             walls = ", ".join(f"{r['wall']:.1f}" for r in runs)
             print(f"  qdimd generate --n {n_files} --size 256 --workers {args.workers} --format {fmt}: "
                   f"{median(runs, 'wall'):.1f} s wall (runs: {walls}; {n_files / median(runs, 'wall'):.0f} masks/s), "

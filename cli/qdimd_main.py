@@ -1,6 +1,13 @@
 """``qdimd``: Quick Draw Irregular Mask Dataset masks."""
 from __future__ import annotations
 
+import os
+
+# No qdimd command does heavy linear algebra, and each process's idle OpenBLAS threads spin for
+# about 0.1 s of CPU after numpy is imported (measured in benchmarks/bench_generate.py). Set before
+# numpy is imported; spawned workers inherit it. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import click
 
 from qdimd import __version__

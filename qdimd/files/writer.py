@@ -2,8 +2,8 @@
 
 A run writes ``config.json`` first (the resolved config, qdimd version, seed,
 store description), then its tasks (contiguous index chunks, or tar shards; see
-:mod:`qdimd.files.layout`) in parallel worker processes, each mask file written under
-a temporary name and renamed, and each finished task's manifest rows to a part
+:mod:`qdimd.files.layout`) in parallel worker processes, each mask file appearing whole or
+not at all (:class:`qdimd.files.writetask.FolderWriter`), and each finished task's manifest rows to a part
 file in ``.qdimd-parts/``. When all tasks are done the parts are merged into
 ``manifest.csv`` (``manifest-K-of-N.csv`` for part K of N, so that parts may share
 a folder). An interrupted run therefore leaves only complete files, and a

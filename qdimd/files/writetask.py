@@ -2,7 +2,7 @@
 
 Runs in worker processes (or in-process); everything it needs travels in a hashable
 :class:`WriteSpec`, and each process keeps one generator per spec (the store is opened
-memory-mapped, by path). Files are written under ``.NAME.<random>.tmp`` and renamed, so a
+memory-mapped, by path). Each file appears whole or not at all (:class:`FolderWriter`), so a
 killed task leaves only complete files; its manifest part is written last, so a part
 file proves the task finished. See :mod:`qdimd.files.writer` for the run around it.
 
@@ -10,7 +10,7 @@ The file path, per mask (measured in ``benchmarks/bench_generate.py``): the main
 renders a batch into a reused buffer, measures each mask and turns it into its PNG
 scanlines (:func:`qdimd.files.layout.png_rows`, the only copy); :data:`WRITE_THREADS` writer
 threads per process take whole batches, deflates each mask (ISA-L releases the GIL) and writes it
-with bare ``os`` calls, so deflating and file-system latency overlap rendering, and the
+with bare ``os`` calls (:class:`FolderWriter`), so deflating and file-system latency overlap rendering, and the
 hand-off costs one queue operation per batch rather than one per mask.
 """
 from __future__ import annotations
@@ -85,30 +85,81 @@ def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tup
     return MaskGenerator(config, StrokeStore.load(store_path), seed)
 
 
-def write_file(folder: str, name: str, data: bytes, token: str) -> None:
-    """Write ``folder/name`` through ``folder/.name.<token>.tmp`` and a rename (the cheap form of
-    :func:`qdimd.io.atomic_write_bytes` for many small files: one token per task, bare ``os`` calls)."""
-    path, tmp = os.path.join(folder, name), os.path.join(folder, f".{name}.{token}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+
+
+class FolderWriter:
+    """Writes whole files into one folder: each appears complete under its name, or not at all.
+
+    On Linux each file is written unnamed (``O_TMPFILE``) and then linked under its name: one
+    directory operation per file, taken without holding the folder's lock while the inode is
+    allocated, and a killed process leaves nothing behind. Where that is missing (other systems,
+    file systems without ``O_TMPFILE``, no ``/proc``) it falls back to ``.NAME.<token>.tmp`` and a
+    rename (a kill may leave the temporary file, which a resume deletes). Measured in
+    ``benchmarks/bench_generate.py`` and ``docs/benchmarks.md``.
+    """
+
+    def __init__(self, folder: str, token: str):
+        self.folder, self.token = folder, token
+        self.unnamed = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+        self._dir = os.open(folder, os.O_RDONLY) if self.unnamed else None
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write ``data`` as ``folder/name`` (replacing a file of that name)."""
+        if self.unnamed:
+            try:
+                fd = os.open(self.folder, _O_TMPFILE | os.O_WRONLY, 0o666)
+            except OSError:  # EOPNOTSUPP, EISDIR (a kernel without it), ...: rename from now on
+                self.unnamed = False
+            else:
+                try:
+                    _write_all(fd, data)
+                    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._dir)  # linkat, following the fd's link
+                    return
+                except FileExistsError:
+                    pass  # replaced below, atomically
+                except OSError:
+                    self.unnamed = False
+                finally:
+                    os.close(fd)
+        self._write_renamed(name, data)
+
+    def _write_renamed(self, name: str, data: bytes) -> None:
+        path, tmp = os.path.join(self.folder, name), os.path.join(self.folder, f".{name}.{self.token}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def close(self) -> None:
+        if self._dir is not None:
+            os.close(self._dir)
+            self._dir = None
 
 
-def _write_batch(spec: WriteSpec, token: str, batch: list[tuple[str, np.ndarray]]) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_file(writer: FolderWriter, name: str, data: bytes) -> None:
+    """One mask file (a module function, so that tests can wrap it)."""
+    writer.write(name, data)
+
+
+def _write_batch(spec: WriteSpec, writer: FolderWriter, batch: list[tuple[str, np.ndarray]]) -> None:
     for name, payload in batch:
         if spec.resume and os.path.exists(os.path.join(spec.out, name)):
             continue  # a finished file of an interrupted task (pure function of the index: same bytes)
-        write_file(spec.out, name, encode_png_rows(payload, spec.config.size[1], spec.png_bits), token)
+        write_file(writer, name, encode_png_rows(payload, spec.config.size[1], spec.png_bits))
 
 
 def run_task(spec: WriteSpec, task: Task) -> int:
@@ -151,11 +202,11 @@ def _sink(spec: WriteSpec, task: Task):
 
             yield add
         return
-    token = secrets.token_hex(6)
+    writer = FolderWriter(spec.out, secrets.token_hex(6))
     pending: deque = deque()
-    with ThreadPoolExecutor(WRITE_THREADS) as thread:
+    with contextlib.closing(writer), ThreadPoolExecutor(WRITE_THREADS) as thread:
         def put(batch):
-            pending.append(thread.submit(_write_batch, spec, token, batch))
+            pending.append(thread.submit(_write_batch, spec, writer, batch))
             while pending and (len(pending) > IN_FLIGHT or pending[0].done()):
                 pending.popleft().result()
 

@@ -83,3 +83,39 @@ def test_write_masks_from_python_with_an_in_memory_store(tmp_path):
     assert run.manifest.is_file() and len(run.manifest.read_text().splitlines()) == 7
     expected = MaskGenerator(MaskConfig(size=(32, 48)), store, seed=2).generate(5)
     assert np.array_equal(hole_from_gray(load_gray(tmp_path / "o" / "00000005.png"), 255), expected)
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_folder_writer_writes_whole_files_and_leaves_nothing_else(tmp_path, unnamed):
+    from qdimd.files.writetask import FolderWriter
+
+    writer = FolderWriter(str(tmp_path), "tok")
+    writer.unnamed = writer.unnamed and unnamed  # False: the rename path of systems without O_TMPFILE
+    writer.write("a.png", b"first")
+    writer.write("b.png", b"x" * 100_000)
+    writer.write("a.png", b"second")  # an existing name is replaced
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+    assert (tmp_path / "a.png").read_bytes() == b"second" and (tmp_path / "b.png").read_bytes() == b"x" * 100_000
+
+
+def test_folder_writer_falls_back_to_rename_where_unnamed_files_fail(tmp_path, monkeypatch):
+    import os
+
+    from qdimd.files import writetask
+
+    writer = writetask.FolderWriter(str(tmp_path), "tok")
+    flag = 1 << 30  # stands for O_TMPFILE, on any system: a file system that refuses it
+    monkeypatch.setattr(writetask, "_O_TMPFILE", flag)
+    writer.unnamed = True
+    real_open = os.open
+
+    def failing_open(path, flags, *args):
+        if flags & flag:
+            raise OSError(95, "Operation not supported")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(writetask.os, "open", failing_open)
+    writer.write("m.png", b"data")
+    assert writer.unnamed is False and (tmp_path / "m.png").read_bytes() == b"data"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.png"]
