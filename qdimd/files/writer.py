@@ -221,6 +221,8 @@ def execute(run: Run, workers: int = 1) -> Iterator[int]:
         with context.Pool(min(workers, len(tasks)), initializer=_ignore_sigint) as pool:
             try:
                 yield from pool.imap_unordered(functools.partial(run_task, run.spec), tasks)
+                pool.close()  # the workers exit on their own (Pool.__exit__'s terminate() can hang)
+                pool.join()
             except BaseException:
                 pool.terminate()
                 raise

@@ -291,6 +291,8 @@ def write_bucket_set(
             with multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
                 try:
                     yield from pool.imap_unordered(_run_chunk_in_worker, [(spec, store, c) for c in todo])
+                    pool.close()  # let the workers exit on their own: terminate() in __exit__ can hang on a
+                    pool.join()   # worker blocked on the task queue's lock (seen once in the suite)
                 except BaseException:
                     pool.terminate()  # waits for the workers to stop
                     raise
