@@ -152,9 +152,9 @@ def measure(commands: dict[str, "callable"], n: int, repeat: int, folder: str | 
     results: dict[str, list[dict]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, command in commands.items():
-            tmp = tempfile.mkdtemp(prefix="qdimd-bench-", dir=folder)
-            keep.append(tmp)
-            results[name].append(run_process(command(os.path.join(tmp, "masks")), os.path.join(tmp, "masks"), n))
+            keep.append(tempfile.mkdtemp(prefix="qdimd-bench-", dir=folder))
+            out = os.path.join(keep[-1], "masks")
+            results[name].append(run_process(command(out), out, n))
             if delete_between:
                 shutil.rmtree(keep.pop())
     return results

@@ -210,23 +210,32 @@ def execute(run: Run, workers: int = 1) -> Iterator[int]:
     """
     if workers < 1:
         raise ValueError(f"Expected workers >= 1, got {workers}")
-    tasks = list(run.tasks)
-    if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield run_task(run.spec, task)
-    else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(min(workers, len(tasks)), initializer=_ignore_sigint) as pool:
-            try:
-                yield from pool.imap_unordered(functools.partial(run_task, run.spec), tasks)
-                pool.close()  # the workers exit on their own (Pool.__exit__'s terminate() can hang)
-                pool.join()
-            except BaseException:
-                pool.terminate()
-                raise
+    yield from map_in_workers(functools.partial(run_task, run.spec), run.tasks, workers, _ignore_sigint)
     merge_manifest(run)
+
+
+def map_in_workers(fn, items, workers: int, initializer=None) -> Iterator:
+    """``fn`` of each item: here for one worker or one item, else in a pool of spawned processes
+    (results in completion order).
+
+    After the last result the workers exit on their own (``close``, ``join``: the ``terminate()`` of
+    ``Pool.__exit__`` once hung on a worker blocked on the task queue's lock); on an error or an
+    interrupt they are terminated.
+    """
+    items = list(items)
+    if workers == 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    import multiprocessing
+
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(items)), initializer=initializer)
+    try:
+        yield from pool.imap_unordered(fn, items)
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    pool.join()
 
 
 def _ignore_sigint() -> None:
@@ -285,5 +294,5 @@ def write_masks(out, config: MaskConfig = MaskConfig(), store=None, *, n: int, s
     return replace(run, tasks=())
 
 
-__all__ = ["MANIFEST_COLUMNS", "Run", "WriteSpec", "comparable_config", "execute", "file_of", "merge_manifest", "prepare_run", "run_task",
+__all__ = ["MANIFEST_COLUMNS", "Run", "WriteSpec", "comparable_config", "execute", "file_of", "map_in_workers", "merge_manifest", "prepare_run", "run_task",
            "write_masks"]

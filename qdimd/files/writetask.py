@@ -20,7 +20,6 @@ import csv
 import functools
 import io
 import os
-import secrets
 import tarfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -94,13 +93,13 @@ class FolderWriter:
     On Linux each file is written unnamed (``O_TMPFILE``) and then linked under its name: one
     directory operation per file, taken without holding the folder's lock while the inode is
     allocated, and a killed process leaves nothing behind. Where that is missing (other systems,
-    file systems without ``O_TMPFILE``, no ``/proc``) it falls back to ``.NAME.<token>.tmp`` and a
-    rename (a kill may leave the temporary file, which a resume deletes). Measured in
-    ``benchmarks/bench_generate.py`` and ``docs/benchmarks.md``.
+    file systems without ``O_TMPFILE``, no ``/proc``) it falls back to :func:`qdimd.io.atomic_write_bytes`
+    (``.NAME.<random>.tmp`` and a rename; a kill may leave the temporary file, which a resume
+    deletes). Measured in ``benchmarks/bench_generate.py`` and ``docs/benchmarks.md``.
     """
 
-    def __init__(self, folder: str, token: str):
-        self.folder, self.token = folder, token
+    def __init__(self, folder: str):
+        self.folder = folder
         self.unnamed = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
         self._dir = os.open(folder, os.O_RDONLY) if self.unnamed else None
 
@@ -113,7 +112,9 @@ class FolderWriter:
                 self.unnamed = False
             else:
                 try:
-                    _write_all(fd, data)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
                     os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._dir)  # linkat, following the fd's link
                     return
                 except FileExistsError:
@@ -122,21 +123,7 @@ class FolderWriter:
                     self.unnamed = False
                 finally:
                     os.close(fd)
-        self._write_renamed(name, data)
-
-    def _write_renamed(self, name: str, data: bytes) -> None:
-        path, tmp = os.path.join(self.folder, name), os.path.join(self.folder, f".{name}.{self.token}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            try:
-                _write_all(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(os.path.join(self.folder, name), data)
 
     def close(self) -> None:
         if self._dir is not None:
@@ -144,22 +131,11 @@ class FolderWriter:
             self._dir = None
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def write_file(writer: FolderWriter, name: str, data: bytes) -> None:
-    """One mask file (a module function, so that tests can wrap it)."""
-    writer.write(name, data)
-
-
 def _write_batch(spec: WriteSpec, writer: FolderWriter, batch: list[tuple[str, np.ndarray]]) -> None:
     for name, payload in batch:
         if spec.resume and os.path.exists(os.path.join(spec.out, name)):
             continue  # a finished file of an interrupted task (pure function of the index: same bytes)
-        write_file(writer, name, encode_png_rows(payload, spec.config.size[1], spec.png_bits))
+        writer.write(name, encode_png_rows(payload, spec.config.size[1], spec.png_bits))
 
 
 def run_task(spec: WriteSpec, task: Task) -> int:
@@ -202,7 +178,7 @@ def _sink(spec: WriteSpec, task: Task):
 
             yield add
         return
-    writer = FolderWriter(spec.out, secrets.token_hex(6))
+    writer = FolderWriter(spec.out)
     pending: deque = deque()
     with contextlib.closing(writer), ThreadPoolExecutor(WRITE_THREADS) as thread:
         def put(batch):

@@ -36,6 +36,7 @@ from ..errors import InputError
 from ..masks.generator import MaskConfig
 from ..io import PathLike, atomic_write_bytes
 from ..files.layout import encode_png
+from ..files.writer import map_in_workers
 from .stats import format_readme, summarize
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "margin", "bucket", "group", "params")
@@ -282,20 +283,7 @@ def write_bucket_set(
     todo = [c for c in chunks if c.part_name not in done]
     yield total - sum(c.stop - c.first for c in todo)
     try:
-        if workers == 1 or len(todo) <= 1:
-            for chunk in todo:
-                yield run_chunk(spec, store, chunk)
-        else:
-            import multiprocessing
-
-            with multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
-                try:
-                    yield from pool.imap_unordered(_run_chunk_in_worker, [(spec, store, c) for c in todo])
-                    pool.close()  # let the workers exit on their own: terminate() in __exit__ can hang on a
-                    pool.join()   # worker blocked on the task queue's lock (seen once in the suite)
-                except BaseException:
-                    pool.terminate()  # waits for the workers to stop
-                    raise
+        yield from map_in_workers(_run_chunk_in_worker, [(spec, store, c) for c in todo], workers, _init_worker)
     except BaseException:
         remove_temporaries(folder, edges)  # a signal can land between creating a temporary and its cleanup
         raise

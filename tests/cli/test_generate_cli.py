@@ -155,12 +155,12 @@ KILLED_CHILD = """
 import sys, threading
 from pathlib import Path
 from qdimd.files import writetask
-write, ready = writetask.write_file, Path(sys.argv[1])
-def write_then_block(*args):
-    write(*args)
+write, ready = writetask.FolderWriter.write, Path(sys.argv[1])
+def write_then_block(self, *args):
+    write(self, *args)
     ready.touch()
     threading.Event().wait()  # until killed
-writetask.write_file = write_then_block
+writetask.FolderWriter.write = write_then_block
 sys.argv = ["qdimd", *sys.argv[2:]]
 from qdimd_cli.qdimd_main import main
 main()

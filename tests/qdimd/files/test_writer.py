@@ -89,7 +89,7 @@ def test_write_masks_from_python_with_an_in_memory_store(tmp_path):
 def test_folder_writer_writes_whole_files_and_leaves_nothing_else(tmp_path, unnamed):
     from qdimd.files.writetask import FolderWriter
 
-    writer = FolderWriter(str(tmp_path), "tok")
+    writer = FolderWriter(str(tmp_path))
     writer.unnamed = writer.unnamed and unnamed  # False: the rename path of systems without O_TMPFILE
     writer.write("a.png", b"first")
     writer.write("b.png", b"x" * 100_000)
@@ -104,7 +104,7 @@ def test_folder_writer_falls_back_to_rename_where_unnamed_files_fail(tmp_path, m
 
     from qdimd.files import writetask
 
-    writer = writetask.FolderWriter(str(tmp_path), "tok")
+    writer = writetask.FolderWriter(str(tmp_path))
     flag = 1 << 30  # stands for O_TMPFILE, on any system: a file system that refuses it
     monkeypatch.setattr(writetask, "_O_TMPFILE", flag)
     writer.unnamed = True
