@@ -56,7 +56,7 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
                             problems=problems, progress=progress)
         for folder, text in report.decided.items():
             click.echo(f"{folder}: {text}")
-        if len(problems):
+        if problems:
             click.echo(problems.summary(), err=True)
         click.echo(f"sorted {len(report.rows)} masks into {out} (manifest.csv, README.md, config.json)")
         return
@@ -74,7 +74,7 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
     try:
         store = open_strokes(list(strokes) or None, problems=problems)
     finally:  # name the bad sources, also when none was usable
-        if len(problems):
+        if problems:
             click.echo(problems.summary(), err=True)
     config = MaskConfig(size=size, split=split)
     total, started = 12 * per_group, time.perf_counter()

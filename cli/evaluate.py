@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, device_option, user_errors, vgg_weights_option
+from .options import SIZE, device_option, strict_option, user_errors, vgg_weights_option
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 """inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
@@ -45,10 +45,11 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Accept a Sim-K database built with random VGG-16 weights (smoke tests).")
 @device_option
+@strict_option
 @user_errors
 def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics, no_iscore, is_splits, inception_weights,
              allow_random_inception, fid_weights, lpips_net, lpips_weights, alexnet_weights, allow_random_weights, bins,
-             batch_size, vgg_weights, allow_random_vgg, device):
+             batch_size, vgg_weights, allow_random_vgg, device, strict):
     """Score inpainting METHODs on IMAGES under the masks of a bucket split, per bucket and border group.
 
     Writes OUT/report.md, results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
@@ -75,7 +76,7 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
         alexnet_weights=alexnet_weights, allow_random_weights=allow_random_weights, bins=bins, batch_size=batch_size,
         device=device,
     )
-    problems = ProblemLog()
+    problems = ProblemLog(strict=strict)
     plan = plan_evaluation(config, problems=problems)
     if problems:
         click.echo(problems.summary(), err=True)

@@ -38,7 +38,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     from tqdm import tqdm
 
     from qdimd.errors import InputError, ProblemLog
-    from inpaint.fill.files import load_pair, pair_files
+    from inpaint.fill.files import check_fill_polarity, load_pair, pair_files
     from inpaint.images import save_image
 
     if method in ("pconv", "simk") and checkpoint is None:
@@ -51,6 +51,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         raise click.UsageError(f"--tile applies to --method pconv only, got --method {method}")
     problems = ProblemLog(strict=strict)
     triples = pair_files(image, mask, out, problems)
+    check_fill_polarity(triples, mask, hole_value, problems)
     run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed)
     written = 0
     for image_path, mask_path, out_path in tqdm(triples, desc="fill", unit="img", disable=len(triples) < 2):

@@ -27,13 +27,16 @@ def preview(source, n, size, seed, columns, cell, hole_value, out, kind):
     """
     import io
 
+    from qdimd.errors import ProblemLog
     from qdimd.io import atomic_write_bytes
     from qdimd.files.preview import load_folder_masks, render_contact_sheet
 
     if source is not None and kind is not None:
         raise click.UsageError("--kind applies to generated masks (without SOURCE) only")
+    problems = ProblemLog()
     if source is not None:
-        holes, labels = load_folder_masks(source, n, hole_value=None if hole_value == "auto" else int(hole_value))
+        holes, labels = load_folder_masks(source, n, hole_value=None if hole_value == "auto" else int(hole_value),
+                                          problems=problems)
     else:
         from qdimd.kinds import create_generator
         from qdimd.masks.generator import MaskConfig
@@ -43,4 +46,6 @@ def preview(source, n, size, seed, columns, cell, hole_value, out, kind):
     buffer = io.BytesIO()
     render_contact_sheet(holes, labels, columns=columns, cell=cell).save(buffer, format="PNG", optimize=True)
     atomic_write_bytes(out, buffer.getvalue())
+    if problems:
+        click.echo(problems.summary(), err=True)
     click.echo(f"contact sheet of {len(holes)} masks: {out}")

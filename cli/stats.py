@@ -38,7 +38,7 @@ def stats(src, histogram, border_margin, hole_value, no_manifest, strict):
     problems = ProblemLog(strict=strict)
     result = load_mask_stats(src, hole_value=hole_value if hole_value == "auto" else int(hole_value),
                              margin=border_margin, problems=problems, use_manifest=not no_manifest, progress=progress)
-    if len(problems):
+    if problems:
         click.echo(problems.summary(), err=True)
     for folder, text in result.decided.items():
         click.echo(f"{folder}: {text}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, device_option, hole_value_option, kind_callback, seed_option, user_errors, vgg_weights_option
+from .options import SIZE, device_option, hole_value_option, kind_callback, seed_option, strict_option, user_errors, vgg_weights_option
 
 MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: the CLI imports no torch at start)
 
@@ -59,6 +59,7 @@ MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: 
               help="Data loader worker processes (0: load in the training process).")
 @device_option
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
+@strict_option
 @user_errors
 def train(**opts) -> None:
     """Train an inpainting model; Ctrl-C saves a checkpoint, --resume continues it.
@@ -88,7 +89,7 @@ def train(**opts) -> None:
         mask_kind=opts["mask_kind"] or "qdimd",
     )
     main = env_dist_info().is_main
-    problems = ProblemLog()
+    problems = ProblemLog(strict=opts["strict"])
     bars = []   # made at the first step: set-up errors print no empty bar; a resumed run starts at its step
 
     def on_step(step: int, losses: dict[str, float]) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from qdimd.errors import InputError
+from qdimd.files.imagefile import open_image, to_rgb8
 from qdimd.io import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -45,19 +46,17 @@ def load_image(path: str | os.PathLike, size: tuple[int, int] | None = None) -> 
         size: ``(H, W)``; the image is scaled so that it covers ``size`` (shorter
             side first, aspect kept), then centre-cropped. ``None`` keeps it as is.
 
+    The photo is read as displayed, at any bit depth (:mod:`qdimd.files.imagefile`: EXIF
+    orientation applied, 16-bit scaled, transparency over black).
+
     Raises:
-        InputError: the file is missing or unreadable.
+        InputError: the file is missing, unreadable, truncated or over PIL's decompression-bomb limit.
     """
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if size is not None:
-                im = cover_resize(im, size)
-            return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+    with open_image(path) as im:
+        im = to_rgb8(im)
+        if size is not None:
+            im = cover_resize(im, size)
+        return np.asarray(im, dtype=np.uint8)
 
 
 def cover_resize(im: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -36,6 +36,7 @@ class ProblemLog:
 
     strict: bool = False
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, path: str, line: int | None, reason: str) -> None:
         problem = Problem(str(path), line, reason)
@@ -43,14 +44,28 @@ class ProblemLog:
             raise InputError(f"{problem} (strict mode stops at the first bad record)")
         self.problems.append(problem)
 
+    def warn(self, message: str) -> None:
+        """Note a doubt about the input that skips nothing (e.g. an inverted mask polarity); strict: raise."""
+        if self.strict:
+            raise InputError(f"{message} (strict mode stops at the first warning)")
+        if message not in self.warnings:
+            self.warnings.append(message)
+
     def __len__(self) -> int:
+        """The number of skipped records (warnings not counted)."""
         return len(self.problems)
 
+    def __bool__(self) -> bool:
+        return bool(self.problems or self.warnings)
+
     def summary(self, limit: int = 10) -> str:
-        """A human summary: the count and the first ``limit`` places."""
-        if not self.problems:
+        """A human summary: the warnings, then the count and the first ``limit`` places."""
+        if not self.problems and not self.warnings:
             return "no bad records"
-        lines = [f"skipped {len(self.problems)} bad record(s):"]
+        lines = [f"warning: {w}" for w in self.warnings]
+        if not self.problems:
+            return "\n".join(lines)
+        lines.append(f"skipped {len(self.problems)} bad record(s):")
         lines += [f"  {p}" for p in self.problems[:limit]]
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more")

@@ -12,28 +12,25 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Literal, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .errors import InputError
+from .files.maskrules import read_mask_gray
 
 HoleValue = Literal[255, 0]
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 PathLike = Union[str, os.PathLike]
 
 
-def load_gray(path: PathLike) -> np.ndarray:
-    """Read an image file as ``(H, W)`` uint8 grey (1, 3 or 4 channels accepted).
+def load_gray(path: PathLike | BinaryIO) -> np.ndarray:
+    """Read a mask file as ``(H, W)`` uint8 grey as displayed (any mode, bit depth, EXIF orientation).
+
+    The same reading and the same "is it a mask" rule as every command
+    (:func:`qdimd.files.maskrules.read_mask_gray`).
 
     Raises:
-        InputError: the file is missing or not a readable image.
+        InputError: the file is missing, not a readable image, or not a mask (a photo).
     """
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+    return read_mask_gray(path)
 
 
 def hole_from_gray(gray: np.ndarray, hole_value: int, threshold: int = 128) -> np.ndarray:

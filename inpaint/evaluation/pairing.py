@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
-
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
 from qdimd.errors import InputError, ProblemLog
+from qdimd.files.imagefile import displayed_size, open_image
+from qdimd.files.maskrules import check_polarity
 from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
 
 MANIFEST = "manifest.csv"
@@ -57,18 +57,18 @@ class Pair:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """``(H, W)`` of an image file from its header.
+    """``(H, W)`` of an image file as displayed, after decoding all of it (JPEGs at 1/8 scale), so
+    that a truncated or corrupt file is found here, before pairing, and not in the middle of a run.
 
     Raises:
-        InputError: missing or unreadable file (the message names it).
+        InputError: missing, unreadable, truncated or oversized file (the message names it).
     """
-    try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+    with open_image(path) as im:
+        size = displayed_size(im)
+        if im.format == "JPEG":
+            im.draft(im.mode, (1, 1))  # the entropy-coded data is still read to its end
+        im.load()
+        return size
 
 
 def split_margin(root: str | os.PathLike) -> int | None:
@@ -91,7 +91,7 @@ def split_config(root: str | os.PathLike) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _read_manifest(root: Path, hole_value: int) -> list[MaskEntry]:
+def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[MaskEntry]:
     path = root / MANIFEST
     config = split_config(root)
     edges = config.get("edges")
@@ -118,7 +118,11 @@ def _read_manifest(root: Path, hole_value: int) -> list[MaskEntry]:
             file = root / row["file"]
             if not file.is_file():
                 raise InputError(f"{path}:{line}: mask file {row['file']} is missing from {root}")
-            h, w = image_size(file)
+            try:  # decoded now: an unreadable file is left out before pairing, not met mid-run
+                h, w = load_gray(file).shape
+            except InputError as exc:
+                problems.add(str(file), None, str(exc).removeprefix(f"{file}: "))
+                continue
             entries.append(MaskEntry(row["file"], bucket, row["group"], value, h, w))
     return entries
 
@@ -132,16 +136,18 @@ def measure_mask(hole: np.ndarray, file: str, hole_value: int) -> MaskEntry:
 
 def _scan_folder(root: Path, hole_value: int, problems: ProblemLog) -> list[MaskEntry]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_SUFFIXES)
-    entries = []
+    entries, ratios = [], []
     for path in files:
         try:
             hole = hole_from_gray(load_gray(path), hole_value)
         except InputError as exc:
-            problems.add(str(path), None, str(exc).split(": ", 1)[-1])
+            problems.add(str(path), None, str(exc).removeprefix(f"{path}: "))
             continue
         entry = measure_mask(hole, path.relative_to(root).as_posix(), hole_value)
+        ratios.append(hole_ratio(hole))
         if entry.bucket:
             entries.append(entry)
+    check_polarity(problems, str(root), ratios, hole_value)  # a manifest's split was checked by qdimd bucket
     return entries
 
 
@@ -153,7 +159,8 @@ def read_split(
     Args:
         root: a ``qdimd bucket`` output, or a folder of mask files (searched recursively).
         hole_value: hole polarity of files whose manifest row has no ``hole_value`` (or with no manifest).
-        problems: where unreadable files of a manifest-less folder are reported (default: raise).
+        problems: where unreadable (or truncated, oversized, non-mask) files are reported and skipped,
+            and where a polarity warning goes (default: raise).
 
     Returns:
         ``(entries, from_manifest)``.
@@ -165,13 +172,15 @@ def read_split(
     if not root.is_dir():
         raise InputError(f"{root}: no such mask folder (expected a qdimd bucket split or a folder of masks)")
     from_manifest = (root / MANIFEST).is_file()
+    problems = problems if problems is not None else ProblemLog(strict=True)
     if from_manifest:
-        entries = _read_manifest(root, hole_value)
+        entries = _read_manifest(root, hole_value, problems)
     else:
-        entries = _scan_folder(root, hole_value, problems if problems is not None else ProblemLog(strict=True))
+        entries = _scan_folder(root, hole_value, problems)
     if not entries:
         where = f"{root / MANIFEST} lists" if from_manifest else f"{root} holds"
-        raise InputError(f"{where} no mask in any hole-ratio bucket (0.01, 0.6]")
+        why = "".join(f"; {w}" for w in problems.warnings)   # e.g. an inverted polarity
+        raise InputError(f"{where} no mask in any hole-ratio bucket (0.01, 0.6]{why}")
     return sorted(entries, key=lambda e: e.file), from_manifest
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qdimd.errors import InputError, ProblemLog
+from qdimd.files.maskrules import check_polarity, sample_hole_ratios
 from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray
 
 from ..images import OUTPUT_FORMATS, find_images, load_image
@@ -47,6 +48,14 @@ def pair_files(images: str | os.PathLike, masks: str | os.PathLike, out: str | o
     if not triples:
         raise InputError(f"{images}: no image has a mask of the same name in {masks}")
     return triples
+
+
+def check_fill_polarity(triples: list[tuple[Path, Path, Path]], masks: str | os.PathLike, hole_value: int,
+                        problems: ProblemLog) -> None:
+    """Warn (strict: raise) when the masks look inverted, before any image is filled
+    (:func:`qdimd.files.maskrules.check_polarity` on up to 64 of them)."""
+    paths = [m for _, m, _ in triples]
+    check_polarity(problems, str(masks), sample_hole_ratios(paths, hole_value), hole_value)
 
 
 def load_pair(image_path: str | os.PathLike, mask_path: str | os.PathLike, hole_value: int = 255) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from qdimd.files.maskrules import check_polarity, sample_hole_ratios
 from qdimd.errors import InputError, ProblemLog
 
 from ..retrieval.simk import DEFAULT_DUP_THRESHOLD
@@ -47,6 +48,8 @@ def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: Di
     with main_first(info):
         masks = training_masks(config.masks, problems, out / "scan-masks.json") if config.masks else None
         files = training_files(config.images, problems, out / "scan-images.json") if config.images else None
+    if masks is not None:   # the same polarity rule as eval, fill and qdimd bucket --from
+        check_polarity(problems, str(config.masks), sample_hole_ratios(masks, config.hole_value), config.hole_value)
     if config.db is None:
         return InpaintDataset(files, data, mask_files=masks), None
     db = _load_db(config)

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
+from qdimd.files.imagefile import displayed_size, open_image, to_rgb8
 from qdimd.io import atomic_write_bytes
 
 from ..images import IMAGE_SUFFIXES, find_images
@@ -37,27 +38,25 @@ MAX_DEFAULT_WORKERS = 16
 def decode_photo(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB: the photo scaled to cover ``size`` (aspect kept) and centre-cropped.
 
+    The photo is read as displayed (EXIF orientation applied after the draft decoding, any bit
+    depth: :mod:`qdimd.files.imagefile`), as :func:`inpaint.images.load_image` reads it.
+
     Raises:
-        InputError: the file is missing or cannot be decoded.
+        InputError: the file is missing or cannot be decoded (truncated, over the decompression-bomb limit).
     """
     h, w = size
-    try:
-        with Image.open(path) as im:
-            scale = max(h / im.height, w / im.width)
-            if im.format == "JPEG" and scale <= 0.5:   # DCT-domain reduction: 2.5x faster at 1/2 scale
-                im.draft("RGB", (math.ceil(im.width * scale), math.ceil(im.height * scale)))
-                scale = max(h / im.height, w / im.width)
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            if im.size != (w, h):
-                box_w, box_h = w / scale, h / scale
-                left, top = (im.width - box_w) / 2, (im.height - box_h) / 2
-                im = im.resize((w, h), Image.BICUBIC, box=(left, top, left + box_w, top + box_h))
-            return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+    with open_image(path) as im:
+        disp_h, disp_w = displayed_size(im)   # EXIF orientation 5..8 swaps the sides
+        scale = max(h / disp_h, w / disp_w)
+        if im.format == "JPEG" and scale <= 0.5:   # DCT-domain reduction: 2.5x faster at 1/2 scale
+            im.draft("RGB", (math.ceil(im.width * scale), math.ceil(im.height * scale)))
+        im = to_rgb8(im)                       # orientation applied, any bit depth
+        scale = max(h / im.height, w / im.width)
+        if im.size != (w, h):
+            box_w, box_h = w / scale, h / scale
+            left, top = (im.width - box_w) / 2, (im.height - box_h) / 2
+            im = im.resize((w, h), Image.BICUBIC, box=(left, top, left + box_w, top + box_h))
+        return np.asarray(im, dtype=np.uint8)
 
 
 def scan_images(files: Sequence[Path], problems: ProblemLog) -> list[Path]:
@@ -65,9 +64,11 @@ def scan_images(files: Sequence[Path], problems: ProblemLog) -> list[Path]:
     good = []
     for path in files:
         try:
-            with Image.open(path) as im:
-                im.size  # noqa: B018 - header only
+            with open_image(path) as im:
+                im.size  # noqa: B018 - header only (a truncated body is skipped at use, with a warning)
             good.append(Path(path))
+        except InputError as exc:
+            problems.add(str(path), None, str(exc).removeprefix(f"{path}: "))
         except Exception as exc:  # PIL raises many kinds for foreign files
             problems.add(str(path), None, f"not a readable image ({type(exc).__name__}: {exc})")
     return good

@@ -5,10 +5,11 @@ image file, or a WebDataset-style ``.tar`` shard whose ``.png``/``.jpg`` members
 are masks (the layout ``qdimd generate --format tar`` writes). A tar member is
 named ``SHARD.tar:MEMBER`` in reports and manifests.
 
-Any image is read as grey (1, 3 or 4 channels) and thresholded at 128, so
-anti-aliased or JPEG-compressed masks work. Files that are not masks (an
-unreadable file, an empty file, a photo) are reported to a :class:`ProblemLog`
-and skipped.
+Any image is read as grey as displayed (any mode and bit depth, EXIF orientation
+applied) and thresholded at 128, so anti-aliased or JPEG-compressed masks work;
+what counts as a mask is :func:`qdimd.files.maskrules.mask_problem`. Files that are
+not masks (an unreadable, truncated, oversized or empty file, a photo) are reported
+to a :class:`ProblemLog` and skipped.
 
 Polarity ``auto`` (:func:`decide_hole_value`): per folder (or shard), holes are
 the colour that is not the majority on the image frame in most masks (a tie
@@ -25,14 +26,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError, ProblemLog
 from ..io import MASK_SUFFIXES, PathLike, atomic_write_bytes
-
-MIDTONE_LIMIT = 0.10
-"""A file with more than this fraction of grey levels in 32..223 is a photo, not a mask."""
-
+from .maskrules import read_mask_gray
 
 @dataclass(frozen=True)
 class MaskSource:
@@ -110,31 +107,9 @@ def decode_gray(data: bytes, name: str) -> np.ndarray:
     """Decode image bytes into ``(H, W)`` uint8 grey, rejecting what is not a mask.
 
     Raises:
-        InputError: empty, unreadable, or a photo rather than a mask (colourful or mostly mid-grey).
+        InputError: empty, unreadable, or not a mask (:func:`qdimd.files.maskrules.mask_problem`).
     """
-    if not data:
-        raise InputError(f"{name}: empty file")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            if im.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
-                rgb = np.asarray(im.convert("RGB"), dtype=np.int16)
-                spread = rgb.max(axis=2) - rgb.min(axis=2)
-                if np.mean(spread > 48) > MIDTONE_LIMIT:
-                    raise InputError(f"{name}: not a mask (a colour image)")
-            gray = np.asarray(im.convert("L"), dtype=np.uint8)
-    except InputError:
-        raise
-    except UnidentifiedImageError:
-        raise InputError(f"{name}: not a readable image (unknown or corrupt format)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{name}: not a readable image ({exc})") from None
-    if gray.ndim != 2 or gray.size == 0:
-        raise InputError(f"{name}: not a 2-D image")
-    midtone = np.count_nonzero((gray >= 32) & (gray < 224)) / gray.size
-    if midtone > MIDTONE_LIMIT:
-        raise InputError(f"{name}: not a mask ({midtone:.0%} of pixels are mid-grey)")
-    return gray
+    return read_mask_gray(data, name)
 
 
 def iter_source_bytes(sources: Iterable[MaskSource]) -> Iterator[tuple[MaskSource, bytes | InputError]]:

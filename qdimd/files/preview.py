@@ -16,8 +16,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import InputError
+from ..errors import InputError, ProblemLog
 from ..io import MASK_SUFFIXES, hole_from_gray, load_gray
+from .maskfiles import decode_gray
 
 LABEL_HEIGHT = 14
 GAP = 4
@@ -73,18 +74,24 @@ def _hole_value_of(folder: Path) -> int:
     return 255
 
 
-def load_folder_masks(source, n: int, *, hole_value: int | None = None) -> tuple[list[np.ndarray], list[str]]:
+def load_folder_masks(source, n: int, *, hole_value: int | None = None,
+                      problems: ProblemLog | None = None) -> tuple[list[np.ndarray], list[str]]:
     """The first ``n`` masks of a generated folder (or one of its manifests) with labels.
 
     Reads the manifest when there is one (tar shards too): ``manifest.csv``, else the
     ``manifest-K-of-N.csv`` of a sharded run in part order; else the folder's image files
     in sorted order. Polarity: ``hole_value``, else the folder's ``config.json``, else 255.
 
+    Args:
+        problems: unreadable (truncated, oversized, non-mask) files are reported here and left
+            out; None raises at the first.
+
     Returns:
         ``(holes, labels)``; labels are ``"#index ratio%"`` (or the file name and ratio).
 
     Raises:
-        InputError: missing folder, no masks, a file that is not a manifest, unreadable files.
+        InputError: missing folder, no masks, a file that is not a manifest, unreadable files
+            (without ``problems``).
     """
     source = Path(source)
     folder = source.parent if source.is_file() else source
@@ -109,9 +116,17 @@ def load_folder_masks(source, n: int, *, hole_value: int | None = None) -> tuple
     with contextlib.ExitStack() as stack:
         tars: dict[str, tarfile.TarFile] = {}
         for file, label in entries:
-            hole = hole_from_gray(_read_entry(folder, file, tars, stack), hole_value)
+            try:
+                hole = hole_from_gray(_read_entry(folder, file, tars, stack), hole_value)
+            except InputError as exc:
+                if problems is None:
+                    raise
+                problems.add(file, None, str(exc).split(": ", 1)[-1])
+                continue
             holes.append(hole)
             labels.append(f"{label} {100 * hole.mean():.1f}%")
+    if not holes:
+        raise InputError(f"{source}: none of the {len(entries)} masks could be read ({problems.summary()})")
     return holes, labels
 
 
@@ -145,12 +160,10 @@ def _read_entry(folder: Path, file: str, tars: dict, stack: contextlib.ExitStack
     if ":" not in file:
         return load_gray(folder / file)
     shard, member = file.split(":", 1)
-    import io
-
     try:
         if shard not in tars:
             tars[shard] = stack.enter_context(tarfile.open(folder / shard))
         data = tars[shard].extractfile(member).read()
     except (OSError, KeyError, tarfile.TarError, AttributeError) as exc:
         raise InputError(f"{folder / shard}: cannot read member {member} ({exc})") from None
-    return load_gray(io.BytesIO(data))
+    return decode_gray(data, f"{folder / shard}:{member}")

@@ -13,6 +13,7 @@ import numpy as np
 from ..buckets import DEFAULT_EDGES, border_distance, bucket_of, default_margin, group_of
 from ..errors import InputError, ProblemLog
 from ..io import PathLike
+from ..files.maskrules import check_polarity
 from ..files.maskfiles import (
     MaskSource,
     decide_hole_value,
@@ -138,6 +139,12 @@ def measure_masks(
         found = f" ({problems.summary()})" if len(problems) else ""
         raise InputError(f"{src}: no readable mask files found{found}")
     values, decided = _decide(measured, hole_value)
+    ratios: dict[str, list[float]] = {}
+    for m in measured:
+        value = values[m.source.folder]
+        ratios.setdefault(m.source.folder, []).append(m.white_fraction if value == 255 else 1.0 - m.white_fraction)
+    for folder, folder_ratios in ratios.items():   # the one polarity rule of every command that reads masks
+        check_polarity(problems, folder, folder_ratios, values[folder])
     pairs, names = [], set()
     for m in measured:
         name = output_name(m.source)

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..buckets import DEFAULT_EDGES, GROUPS, bucket_of, default_margin, group_of
 from ..errors import InputError, ProblemLog
 from ..io import PathLike, atomic_write_bytes
+from ..files.imagefile import displayed_size, open_image
 from ..files.maskfiles import read_csv
 from .measure import measure_masks
 
@@ -149,9 +150,9 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
     margin = margin if margin is not None else _margin_from_config(folder)
     if margin is None and rows and "margin" not in rows[0] and rows[0].get("file") and ":" not in rows[0]["file"]:
         try:  # the size of the first mask (header only)
-            with Image.open(folder / rows[0]["file"]) as first:
-                margin = default_margin(first.height, first.width)
-        except (OSError, ValueError):
+            with open_image(folder / rows[0]["file"]) as first:
+                margin = default_margin(*displayed_size(first))
+        except InputError:
             pass
     ratios, buckets, groups = [], [], []
     for line, row in enumerate(rows, start=2):
