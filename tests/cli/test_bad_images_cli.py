@@ -205,3 +205,17 @@ def test_train_warns_about_inverted_masks_and_strict_stops(photo_dir, tmp_path):
     result = CliRunner().invoke(inpaint, ["train", "--images", str(photo_dir), "--out", str(tmp_path / "r2"), *tiny])
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "--hole-value 0" in result.output
+
+
+def test_fill_takes_a_mask_drawn_on_an_exif_rotated_photo_as_displayed(copy_photos, tmp_path):
+    rgb = load_image(find_images(_photos(copy_photos, tmp_path, 1))[0])[:, :96]   # 128 high, 96 wide as displayed
+    save_exif_rotated_jpeg(tmp_path / "e6.jpg", rgb)
+    assert Image.open(tmp_path / "e6.jpg").size == (128, 96)   # stored 128 wide, 96 high
+    hole = np.zeros((128, 96), np.uint8)
+    hole[40:60, 30:50] = 255
+    Image.fromarray(hole).save(tmp_path / "m.png")
+    result = CliRunner().invoke(inpaint, ["fill", str(tmp_path / "e6.jpg"), str(tmp_path / "m.png"), "-o",
+                                          str(tmp_path / "o.png"), "--method", "telea"])
+    assert result.exit_code == 0, result.output
+    out = load_image(tmp_path / "o.png")
+    assert out.shape == (128, 96, 3) and np.abs(out[:30].astype(int) - rgb[:30]).mean() < 4
