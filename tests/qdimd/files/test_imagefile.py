@@ -123,3 +123,22 @@ def test_open_image_converts_errors_raised_inside_the_block(tmp_path):
     with pytest.raises(InputError, match="x.png: not a readable image .*truncated"):
         with open_image(tmp_path / "x.png") as im:
             im.load()
+
+
+def test_mask_folder_reads_16_bit_and_rotated_masks_and_skips_a_truncated_one(tmp_path):
+    from qdimd.files.folder import MaskFiles
+
+    hole = np.zeros((32, 48), np.uint8)
+    hole[4:12, 6:30] = 255
+    save_png16_gray(tmp_path / "a16.png", hole)
+    save_exif_rotated_jpeg(tmp_path / "b6.jpg", np.repeat(hole[..., None], 3, 2))
+    Image.fromarray(np.random.default_rng(0).integers(0, 2, (32, 48), dtype=np.uint8) * 255).save(tmp_path / "c.png")
+    truncate(tmp_path / "c.png", 0.5)
+    save_bomb_png(tmp_path / "d.png")
+    masks = MaskFiles(tmp_path, size=None, hole_value=255)
+    assert np.array_equal(masks.hole(0), hole > 0)
+    assert np.mean(masks.hole(1) == (hole > 0)) > 0.97   # JPEG edges aside, as displayed
+    with pytest.warns(UserWarning) as caught:
+        assert np.array_equal(masks.sample(2), hole > 0)   # c and d skipped: the next readable file, a16
+    messages = " ".join(str(w.message) for w in caught)
+    assert "c.png: not a readable image" in messages and "d.png: too large to decode safely" in messages
