@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
@@ -81,7 +82,7 @@ def open_image(source: ImageSource, name: str | None = None) -> Iterator[Image.I
                          "PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
     except UnidentifiedImageError:
         raise InputError(f"{name}: not a readable image (unknown or corrupt format)") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
         # PIL raises all of these for truncated or corrupt data (OSError "image file is truncated", ...)
         raise InputError(f"{name}: not a readable image ({exc})") from None
 
