@@ -165,7 +165,7 @@ def test_bucket_from_reads_anti_aliased_16_bit_and_rotated_masks_and_skips_bad_o
     assert (rows["e6.jpg"]["height"], rows["e6.jpg"]["width"]) == ("64", "96")
     assert abs(float(rows["m16.png"]["hole_ratio"]) - (big > 0).mean()) < 1e-9
     assert "skipped 4" in result.output and "too large to decode safely" in result.output
-    stats = CliRunner().invoke(qdimd, ["stats", str(src)])
+    stats = CliRunner().invoke(qdimd, ["stats", str(src), "--histogram", str(tmp_path / "h.png")])
     assert stats.exit_code == 0 and "skipped 4" in stats.output
     preview = CliRunner().invoke(qdimd, ["preview", str(src), "--out", str(tmp_path / "sheet.png")])
     assert preview.exit_code == 0 and "zz_bomb.png" in preview.output, preview.output
