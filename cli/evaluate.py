@@ -14,7 +14,11 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 @click.option("--masks", "masks", type=click.Path(), required=True,
               help="A `qdimd bucket` split (manifest.csv), or a folder of masks whose buckets are measured.")
 @click.option("--method", "methods", multiple=True, required=True,
-              help="[LABEL=]identity | telea | ns | pconv:CKPT | sim0:CKPT | simk:CKPT:DB[:COARSE]; repeat for several.")
+              help="[LABEL=]identity | telea | ns | pconv:CKPT | sim0:CKPT | simk:CKPT:DB[:COARSE] | folder:DIR "
+                   "(predictions of `inpaint pairs`' pairs) | py:MODULE:FUNCTION | an inpaint.methods entry point; "
+                   "repeat for several.")
+@click.option("--resize-preds", is_flag=True,
+              help="Resize folder: predictions of another size to the evaluation size (bicubic, recorded) instead of stopping.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Report folder; rerun to resume.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per (bucket, group).  [default: all]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Pairing seed: which image meets which mask in each group.")
@@ -48,10 +52,10 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 @user_errors
 def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics, no_iscore, is_splits, inception_weights,
              allow_random_inception, fid_weights, lpips_net, lpips_weights, alexnet_weights, allow_random_weights, bins,
-             batch_size, vgg_weights, allow_random_vgg, device):
+             batch_size, vgg_weights, allow_random_vgg, device, resize_preds):
     """Score inpainting METHODs on IMAGES under the masks of a bucket split, per bucket and border group.
 
-    Writes OUT/report.md, results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
+    Writes OUT/report.md, report.html (plots, tables, grids, worst images; self-contained), results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
     fid/pids/uids, features/<method>__<bucket>_<group>.npz (pool3 features, arrays real and fake).
     A killed run continues where it stopped when rerun with the same options.
     """
@@ -73,12 +77,14 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
         allow_random_inception=allow_random_inception, vgg_weights=vgg_weights,
         allow_random_vgg=allow_random_vgg, lpips_net=lpips_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
         alexnet_weights=alexnet_weights, allow_random_weights=allow_random_weights, bins=bins, batch_size=batch_size,
-        device=device,
+        device=device, resize_preds=resize_preds,
     )
     problems = ProblemLog()
     plan = plan_evaluation(config, problems=problems)
     if problems:
         click.echo(problems.summary(), err=True)
+    for note in plan.notes:
+        click.echo(f"warning: {note}", err=True)
     if plan.scaled_note:
         click.echo(f"note: {plan.scaled_note}", err=True)
     pending = plan.pending
@@ -88,6 +94,6 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
     for _ in tqdm(run_evaluation(plan), total=len(pending), desc="eval", unit="image", disable=not pending):
         pass
     files = write_report(plan)
-    for note in orjson.loads(files["results_json"].read_bytes())["notes"]:
+    for note in orjson.loads(files["results_json"].read_bytes())["notes"][len(plan.notes):]:
         click.echo(f"warning: {note}", err=True)
     click.echo(f"{len(plan.pairs)} image/mask pairs x {len(plan.specs)} methods -> {files['report']}")
