@@ -42,7 +42,7 @@ from .pairing import (MaskEntry, Pair, check_one_size, image_size, load_hole, pa
                       rebucket)
 from ..images import find_images, load_image, save_image
 from .methods import (PredictionIndex, Query, changed_stems, check_output, composite, fill_many, index_predictions, known_drift,
-                      load_method, parse_methods)
+                      load_method, parse_methods, resolve_callable)
 from .report import write_report
 from .report.worst import WorstImages
 from .scoring import feature_dim, load_metric_networks, score_batch
@@ -114,6 +114,9 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     entries, pairs, size = sel.entries, sel.pairs, sel.size
     predictions = {s.label: index_predictions(s.label, s.target, [pair_stem(p) for p in pairs], size,
                                               resize=config.resize_preds) for s in specs if s.kind == "folder"}
+    for spec in specs:  # a plug-in that cannot be imported stops the run before the report folder is made
+        if spec.kind in ("py", "entry"):
+            resolve_callable(spec.label, spec.target)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     run = {"config": config.resume_key()}

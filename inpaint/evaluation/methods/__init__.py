@@ -7,9 +7,9 @@
 """
 from .builtin import KINDS, Method, MethodSpec, fill_identity, load_method, parse_method, parse_methods
 from .folder import PredictionIndex, changed_stems, index_predictions
-from .plugin import ENTRY_POINT_GROUP, entry_point_names
+from .plugin import ENTRY_POINT_GROUP, entry_point_names, resolve_callable
 from .protocol import DRIFT_WARNING, Filled, Query, check_output, composite, fill_many, known_drift
 
 __all__ = ["KINDS", "Method", "MethodSpec", "fill_identity", "load_method", "parse_method", "parse_methods",
-           "PredictionIndex", "changed_stems", "index_predictions", "ENTRY_POINT_GROUP", "entry_point_names",
+           "PredictionIndex", "changed_stems", "index_predictions", "ENTRY_POINT_GROUP", "entry_point_names", "resolve_callable",
            "DRIFT_WARNING", "Filled", "Query", "check_output", "composite", "fill_many", "known_drift"]
