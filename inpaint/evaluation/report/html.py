@@ -25,7 +25,9 @@ TITLES = {"l1": "L1 (%) ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpip
           "fid": "FID ↓", "pids": "P-IDS (%) ↑", "uids": "U-IDS (%) ↑", "known_drift": "known drift (0-255) ↓"}
 STYLE = """body{font-family:sans-serif;margin:24px;max-width:1300px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}h3{font-size:14px}
-table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
+.table{overflow-x:auto}.bucket{display:flex;flex-wrap:wrap;align-items:flex-start;gap:4px;border-top:1px dashed #ddd}
+.bucket>b{width:80px;font-size:12px;padding-top:6px}
 td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
 .warn{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px;margin:6px 0}
 .plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:4px 8px 12px 0;display:inline-block;vertical-align:top}
@@ -95,10 +97,10 @@ def _worst_section(plan: EvalPlan) -> list[str]:
                 if path is None or not path.exists():
                     continue
                 figures.append(f'<figure><img src="{data_uri(path)}" alt="{escape(r["image"])}"><figcaption>'
-                               f'bucket {bucket} {escape(r["group"])}: {escape(r["image"])} under {escape(r["mask"])}, '
+                               f'{escape(r["group"])}: {escape(r["image"])} under {escape(r["mask"])}, '
                                f'{metric} {r[metric]:.4g}, drift {r["known_drift"]:.2f}</figcaption></figure>')
             if figures:
-                parts.append("".join(figures))
+                parts.append(f'<div class="bucket"><b>bucket {bucket}</b>' + "".join(figures) + "</div>")
     return parts
 
 
@@ -119,7 +121,7 @@ def report_html(plan: EvalPlan, results: list[dict], notes: list[str], table: st
         "<h2>Metrics against the hole-ratio bucket</h2><p>Solid: all images of the bucket; dashed: N (every hole at "
         "least the margin from the border); dotted: B (some hole within it).</p>",
         '<div class="plots">' + "".join(metric_plots(plan, results)) + "</div>",
-        "<h2>Table 1</h2>", markdown_table_html(table),
+        "<h2>Table 1</h2>", '<div class="table">' + markdown_table_html(table) + "</div>",
         "<h3>Known-pixel drift</h3><p>Mean |raw output - truth| over the known pixels, 0-255 (0: the method keeps "
         "them; tens: inverted mask polarity or misaligned files).</p><table><tr><th>method</th><th>known drift</th></tr>"
         + "".join(f"<tr><td>{escape(k)}</td><td>{v:.2f}</td></tr>" for k, v in drift.items()) + "</table>",
