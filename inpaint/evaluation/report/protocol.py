@@ -33,13 +33,15 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def _weights(path: str | None, random: bool, hub_name: str | None) -> dict:
     """``{"file", "sha256"}`` of the weights a network was given or found in torch.hub's cache, or ``"random"``."""
+    if path is None and random:  # the loaders use random weights whenever no file is given and random is allowed
+        return {"file": None, "sha256": "random"}
     if path is None and hub_name is not None:
         import torch
 
         cached = Path(torch.hub.get_dir()) / "checkpoints" / hub_name
         path = str(cached) if cached.is_file() else None
     if path is None:
-        return {"file": None, "sha256": "random" if random else "unknown (lpips package or download)"}
+        return {"file": None, "sha256": "unknown (downloaded, then moved?)"}
     return {"file": str(path), "sha256": file_sha256(path)}
 
 
@@ -54,7 +56,10 @@ def weight_hashes(plan: EvalPlan) -> dict[str, dict]:
         out["fid_inception"] = _weights(c.fid_weights, random, _HUB_FILES["fid_inception"])
     if "lpips" in c.metrics:
         backbone = "alexnet" if c.lpips_net == "alex" else "vgg16"
-        out["lpips_linear"] = _weights(c.lpips_weights, random, None)
+        from ..lpips import LINEAR_FILE, package_linear_file
+
+        linear = c.lpips_weights or (None if random else package_linear_file(c.lpips_net))
+        out["lpips_linear"] = _weights(str(linear) if linear else None, random, LINEAR_FILE[c.lpips_net])
         out[f"lpips_{backbone}"] = _weights(c.alexnet_weights if backbone == "alexnet" else c.vgg_weights, random,
                                             _HUB_FILES[backbone])
     return out
