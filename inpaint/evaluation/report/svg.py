@@ -21,8 +21,8 @@ class Series:
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """About ``n`` round tick values covering ``[lo, hi]``."""
-    if hi <= lo:
-        lo, hi = lo - 1.0, hi + 1.0
+    if hi <= lo:  # one value: a unit range around it, from 0 for a value of 0 (no negative drift axis)
+        lo, hi = (0.0, 1.0) if lo == 0 else (lo - 1.0, hi + 1.0)
     raw = (hi - lo) / n
     step = 10 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)

@@ -65,7 +65,8 @@ def test_weights_are_recorded_by_sha256_or_random(tmp_path, photo_dir, monkeypat
     assert hashes["fid_inception"]["sha256"] == "random" and hashes["lpips_linear"]["sha256"] == "random"
 
 
-@pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (17.3, 52.9), (0.8102, 0.9995), (3.0, 3.0)])
+@pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (17.3, 52.9), (0.8102, 0.9995), (3.0, 3.0), (0.0, 0.0)])
 def test_plot_ticks_cover_the_values(lo, hi):
     ticks = nice_ticks(lo, hi)
     assert ticks[0] <= lo and ticks[-1] >= hi and 2 <= len(ticks) <= 12
+    assert ticks[0] >= 0 or lo < 0  # a drift of 0 everywhere gets no negative axis
