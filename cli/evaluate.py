@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, device_option, user_errors, vgg_weights_option
+from .options import device_option, pairing_options, user_errors, vgg_weights_option
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 """inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
 
 
 @click.command("eval")
-@click.option("--images", "images", type=click.Path(), required=True, help="Folder of ground-truth photos (searched recursively).")
-@click.option("--masks", "masks", type=click.Path(), required=True,
-              help="A `qdimd bucket` split (manifest.csv), or a folder of masks whose buckets are measured.")
+@pairing_options
 @click.option("--method", "methods", multiple=True, required=True,
               help="[LABEL=]identity | telea | ns | pconv:CKPT | sim0:CKPT | simk:CKPT:DB[:COARSE] | folder:DIR "
                    "(predictions of `inpaint pairs`' pairs) | py:MODULE:FUNCTION | an inpaint.methods entry point; "
@@ -20,12 +18,6 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 @click.option("--resize-preds", is_flag=True,
               help="Resize folder: predictions of another size to the evaluation size (bicubic, recorded) instead of stopping.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Report folder; rerun to resume.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per (bucket, group).  [default: all]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Pairing seed: which image meets which mask in each group.")
-@click.option("--size", type=SIZE, default=None,
-              help="Evaluate at S or HxW: masks resized (nearest) and re-bucketed.  [default: the masks' size]")
-@click.option("--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True,
-              callback=lambda c, p, v: int(v), help="Hole pixel value of masks whose manifest row does not say.")
 @click.option("--metric", "metrics", multiple=True, type=click.Choice(METRIC_NAMES),
               help="Metric to report; repeat for several.  [default: l1, psnr, ssim, iscore (the papers' Table 1)]")
 @click.option("--no-iscore", is_flag=True, help="Skip the Inception score.")

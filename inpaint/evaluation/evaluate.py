@@ -1,7 +1,9 @@
 """``inpaint eval``: Table 1 of Liu et al. 2018 / Iskakov 2018 for any set of methods.
 
 Every image is paired with masks per (bucket, border group) as in
-:mod:`inpaint.evaluation.pairing`, filled by every method (:mod:`inpaint.evaluation.methods`) and
+:mod:`inpaint.evaluation.pairing`, filled by every method (:mod:`inpaint.evaluation.methods`: built-ins,
+``folder:`` predictions, ``py:`` plug-ins), composited with the ground truth on the known pixels (the raw
+output's ``known_drift`` kept, :mod:`inpaint.evaluation.methods.protocol`) and
 scored against the ground truth (:mod:`inpaint.evaluation.scoring`: L1, PSNR,
 SSIM, LPIPS per image); the Inception score, FID and P-IDS/U-IDS are computed
 per cell at report time (:mod:`inpaint.evaluation.summary`).
