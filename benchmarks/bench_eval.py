@@ -2,6 +2,11 @@
 
 Run: ``python -m benchmarks.bench_eval [--quick]``. Measured side by side in one run:
 
+- per image, a ``folder:`` method (predictions another tool wrote, here Telea's
+  fills saved as PNG by ``inpaint pairs``' stems: header check, decode,
+  composite, known drift, L1/PSNR/SSIM) against Telea filling and scoring the
+  same pairs, each timed from plan to last row, alternated, median of 3 runs
+  (``--folder-only`` runs just this); a folder method must not cost more;
 - end-to-end evaluation throughput (images/s: image load and resize, mask load,
   fill, L1/PSNR/SSIM, incremental rows; no Inception score; the first image,
   which also loads the checkpoint, is left out) for Telea and for a
@@ -91,7 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
     parser.add_argument("--batch-size", type=int, default=16, help="images per metric-network forward")
     parser.add_argument("--cell", type=int, default=500, help="images of the cell timed for FID and P-IDS/U-IDS")
+    parser.add_argument("--folder-only", action="store_true", help="only the folder-method versus Telea comparison")
     args = parser.parse_args(argv)
+    folder_vs_telea(_photos(), 24 if args.quick else 48, 3)
+    if args.folder_only:
+        return
     import torch
 
     from inpaint.checkpoint import save_checkpoint
@@ -140,6 +149,50 @@ def main(argv: list[str] | None = None) -> None:
         value = f"{seconds * 1e3:>12.1f}" if per_image else f"{seconds:>12.3f}"
         ratio = f"   ({100 * seconds / t_forward:.0f}% of a PConv forward)" if per_image else ""
         print(f"{name + (' (ms)' if per_image else ' (s)'):<48}{value}{ratio}")
+
+
+def _per_image(photos: Path, split: Path, method: str, out: Path) -> tuple[float, int]:
+    """Seconds per image of a whole evaluation of ``method`` (plan, fill or read, composite, L1/PSNR/SSIM, rows)."""
+    import shutil
+
+    from inpaint.evaluation.evaluate import EvalConfig, plan_evaluation, run_evaluation
+
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    plan = plan_evaluation(EvalConfig(str(photos), str(split), (method,), str(out), metrics=("l1", "psnr", "ssim"),
+                                      size=(SIZE, SIZE)))
+    n = sum(1 for _ in run_evaluation(plan))
+    return (time.perf_counter() - start) / n, n
+
+
+def folder_vs_telea(photos: Path, n_masks: int, rounds: int) -> None:
+    """Print the per-image cost of scoring Telea's fills from a folder against running Telea, side by side."""
+    from inpaint.evaluation.evaluate import EvalConfig
+    from inpaint.evaluation.export_pairs import plan_pairs, read_pairs_manifest, write_pairs
+    from inpaint.fill.classical import fill_classical
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        split = _split(tmp / "split", n_masks)
+        pairs = tmp / "pairs"
+        for _ in write_pairs(plan_pairs(EvalConfig(str(photos), str(split), (), str(pairs), size=(SIZE, SIZE)))):
+            pass
+        preds = tmp / "preds"
+        preds.mkdir()
+        for row in read_pairs_manifest(pairs):
+            image = np.asarray(Image.open(pairs / "images" / f"{row['stem']}.png"))
+            hole = np.asarray(Image.open(pairs / "masks" / f"{row['stem']}.png")) > 0
+            Image.fromarray(fill_classical(image, hole, "telea")).save(preds / f"{row['stem']}.png")
+        times: dict[str, list[float]] = {"telea": [], "folder": []}
+        for _ in range(rounds):
+            for name, method in (("telea", "telea"), ("folder", f"folder:{preds}")):
+                seconds, n = _per_image(photos, split, method, tmp / "out")
+                times[name].append(seconds)
+        telea, folder = statistics.median(times["telea"]), statistics.median(times["folder"])
+        print(f"per image at {SIZE}x{SIZE}, {n} pairs, median of {rounds} alternated runs (plan to last row):")
+        print(f"{'  telea: fill + score (ms)':<48}{telea * 1e3:>12.2f}")
+        print(f"{'  folder: read prediction + score (ms)':<48}{folder * 1e3:>12.2f}")
+        print(f"{'  folder / telea (target <= 100%)':<48}{100 * folder / telea:>11.1f}%")
 
 
 def _new_metric_costs(output: np.ndarray, image: np.ndarray, repeats: int, batch: int, cell: int) -> dict[str, float]:

@@ -3,25 +3,21 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, device_option, strict_option, user_errors, vgg_weights_option
+from .options import device_option, pairing_options, strict_option, user_errors, vgg_weights_option
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 """inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
 
 
 @click.command("eval")
-@click.option("--images", "images", type=click.Path(), required=True, help="Folder of ground-truth photos (searched recursively).")
-@click.option("--masks", "masks", type=click.Path(), required=True,
-              help="A `qdimd bucket` split (manifest.csv), or a folder of masks whose buckets are measured.")
+@pairing_options
 @click.option("--method", "methods", multiple=True, required=True,
-              help="[LABEL=]identity | telea | ns | pconv:CKPT | sim0:CKPT | simk:CKPT:DB[:COARSE]; repeat for several.")
+              help="[LABEL=]identity | telea | ns | pconv:CKPT | sim0:CKPT | simk:CKPT:DB[:COARSE] | folder:DIR "
+                   "(predictions of `inpaint pairs`' pairs) | py:MODULE:FUNCTION | an inpaint.methods entry point; "
+                   "repeat for several.")
+@click.option("--resize-preds", is_flag=True,
+              help="Resize folder: predictions of another size to the evaluation size (bicubic, recorded) instead of stopping.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Report folder; rerun to resume.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N images per (bucket, group).  [default: all]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Pairing seed: which image meets which mask in each group.")
-@click.option("--size", type=SIZE, default=None,
-              help="Evaluate at S or HxW: masks resized (nearest) and re-bucketed.  [default: the masks' size]")
-@click.option("--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True,
-              callback=lambda c, p, v: int(v), help="Hole pixel value of masks whose manifest row does not say.")
 @click.option("--metric", "metrics", multiple=True, type=click.Choice(METRIC_NAMES),
               help="Metric to report; repeat for several.  [default: l1, psnr, ssim, iscore (the papers' Table 1)]")
 @click.option("--no-iscore", is_flag=True, help="Skip the Inception score.")
@@ -49,10 +45,10 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 @user_errors
 def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics, no_iscore, is_splits, inception_weights,
              allow_random_inception, fid_weights, lpips_net, lpips_weights, alexnet_weights, allow_random_weights, bins,
-             batch_size, vgg_weights, allow_random_vgg, device, strict):
+             batch_size, vgg_weights, allow_random_vgg, device, strict, resize_preds):
     """Score inpainting METHODs on IMAGES under the masks of a bucket split, per bucket and border group.
 
-    Writes OUT/report.md, results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
+    Writes OUT/report.md, report.html (plots, tables, grids, worst images; self-contained), results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
     fid/pids/uids, features/<method>__<bucket>_<group>.npz (pool3 features, arrays real and fake).
     A killed run continues where it stopped when rerun with the same options.
     """
@@ -74,12 +70,14 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
         allow_random_inception=allow_random_inception, vgg_weights=vgg_weights,
         allow_random_vgg=allow_random_vgg, lpips_net=lpips_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
         alexnet_weights=alexnet_weights, allow_random_weights=allow_random_weights, bins=bins, batch_size=batch_size,
-        device=device,
+        device=device, resize_preds=resize_preds,
     )
     problems = ProblemLog(strict=strict)
     plan = plan_evaluation(config, problems=problems)
     if problems:
         click.echo(problems.summary(), err=True)
+    for note in plan.notes:
+        click.echo(f"warning: {note}", err=True)
     if plan.scaled_note:
         click.echo(f"note: {plan.scaled_note}", err=True)
     pending = plan.pending
@@ -89,6 +87,6 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
     for _ in tqdm(run_evaluation(plan), total=len(pending), desc="eval", unit="image", disable=not pending):
         pass
     files = write_report(plan)
-    for note in orjson.loads(files["results_json"].read_bytes())["notes"]:
+    for note in orjson.loads(files["results_json"].read_bytes())["notes"][len(plan.notes):]:
         click.echo(f"warning: {note}", err=True)
     click.echo(f"{len(plan.pairs)} image/mask pairs x {len(plan.specs)} methods -> {files['report']}")

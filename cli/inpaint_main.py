@@ -13,6 +13,7 @@ COMMANDS = {
     "index": "inpaint_index:index",
     "query": "query:query",
     "eval": "evaluate:evaluate",
+    "pairs": "pairs:pairs",
     "export": "export:export",
 }
 

@@ -88,6 +88,28 @@ def split_names(ctx, param, value: str | None) -> list[str] | None:
     return names
 
 
+def pairing_options(func):
+    """``--images --masks --limit --seed --size --hole-value``: which image/mask pairs ``inpaint eval`` scores and
+    ``inpaint pairs`` writes (the same options give the same pairs)."""
+    options = [
+        click.option("--images", "images", type=click.Path(), required=True,
+                     help="Folder of ground-truth photos (searched recursively)."),
+        click.option("--masks", "masks", type=click.Path(), required=True,
+                     help="A `qdimd bucket` split (manifest.csv), or a folder of masks whose buckets are measured."),
+        click.option("--limit", type=click.IntRange(min=1), default=None,
+                     help="At most N images per (bucket, group).  [default: all]"),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Pairing seed: which image meets which mask in each group."),
+        click.option("--size", type=SIZE, default=None,
+                     help="Evaluation size S or HxW: masks resized (nearest) and re-bucketed.  [default: the masks' size]"),
+        click.option("--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True,
+                     callback=lambda c, p, v: int(v), help="Hole pixel value of masks whose manifest row does not say."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def user_errors(func):
     """Turn library input errors and OS errors (missing file, permission, disk full) into
     ``click.ClickException``: a clean message and exit code 1, never a traceback."""

@@ -1,7 +1,9 @@
 """``inpaint eval``: Table 1 of Liu et al. 2018 / Iskakov 2018 for any set of methods.
 
 Every image is paired with masks per (bucket, border group) as in
-:mod:`inpaint.evaluation.pairing`, filled by every method (:mod:`inpaint.evaluation.methods`) and
+:mod:`inpaint.evaluation.pairing`, filled by every method (:mod:`inpaint.evaluation.methods`: built-ins,
+``folder:`` predictions, ``py:`` plug-ins), composited with the ground truth on the known pixels (the raw
+output's ``known_drift`` kept, :mod:`inpaint.evaluation.methods.protocol`) and
 scored against the ground truth (:mod:`inpaint.evaluation.scoring`: L1, PSNR,
 SSIM, LPIPS per image); the Inception score, FID and P-IDS/U-IDS are computed
 per cell at report time (:mod:`inpaint.evaluation.summary`).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -37,14 +40,17 @@ from qdimd.io import atomic_write_bytes, resize_hole
 
 from qdimd.buckets import hole_ratio
 
-from .pairing import Pair, check_one_size, image_size, load_hole, pair_images, read_split, rebucket
+from .pairing import (MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, pair_stem, read_split,
+                      rebucket)
 from ..images import find_images, load_image, save_image
-from .methods import load_method, parse_methods
+from .methods import (PredictionIndex, Query, changed_stems, check_output, composite, fill_many, index_predictions, known_drift,
+                      load_method, parse_methods, resolve_callable)
 from .report import write_report
+from .report.worst import WorstImages
 from .scoring import feature_dim, load_metric_networks, score_batch
 
-from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PROBS, REAL_FEATURES, RUN, EvalConfig, EvalPlan,
-                   check_metrics, part_path)
+from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PREDICTIONS, PROBS, REAL_FEATURES, RUN,
+                   EvalConfig, EvalPlan, check_metrics, part_path)
 
 
 def _record_files(config: EvalConfig) -> list[tuple[str, int]]:
@@ -106,18 +112,13 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
 
         require_sklearn()
     problems = problems if problems is not None else ProblemLog()
-    images_root = Path(config.images)
-    if not images_root.is_dir():
-        raise InputError(f"{images_root}: no such image folder")
-    names, image_sizes = _scan_images(images_root, problems)
-    entries, from_manifest = read_split(config.masks, hole_value=config.hole_value, problems=problems)
-    n_masks = len(entries)
-    if config.size is not None:
-        entries = rebucket(config.masks, entries, config.size)
-        if not entries:
-            raise InputError(f"{config.masks}: no mask stays in a bucket when resized to {config.size[0]}x{config.size[1]}")
-    size = tuple(config.size) if config.size is not None else check_one_size(entries, config.masks)
-    pairs = pair_images(names, entries, config.seed, config.limit)
+    sel = select_pairs(config, problems)
+    entries, pairs, size = sel.entries, sel.pairs, sel.size
+    predictions = {s.label: index_predictions(s.label, s.target, [pair_stem(p) for p in pairs], size,
+                                              resize=config.resize_preds) for s in specs if s.kind == "folder"}
+    for spec in specs:  # a plug-in that cannot be imported stops the run before the report folder is made
+        if spec.kind in ("py", "entry"):
+            resolve_callable(spec.label, spec.target)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     run = {"config": config.resume_key()}
@@ -134,8 +135,73 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
         atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
     (out / PARTS).mkdir(exist_ok=True)
     done, n_rows = _recover_rows(out, config)
-    return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows,
-                    image_sizes)
+    check_predictions(out, predictions, done)
+    return EvalPlan(config, specs, entries, pairs, size, sel.from_manifest, sel.n_masks, problems, done, n_rows,
+                    sel.image_sizes, predictions, [n for index in predictions.values() for n in index.notes])
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The pairs of an evaluation and what they were drawn from (:func:`select_pairs`)."""
+
+    entries: dict[str, MaskEntry]
+    pairs: list[Pair]
+    size: tuple[int, int]
+    from_manifest: bool
+    n_masks: int
+    image_sizes: dict[tuple[int, int], int]
+
+
+def select_pairs(config: EvalConfig, problems: ProblemLog) -> Selection:
+    """The image/mask pairs ``config`` scores (``images``, ``masks``, ``seed``, ``limit``, ``size``, ``hole_value``).
+
+    Shared by ``inpaint eval`` and ``inpaint pairs``, so that both see the same pairs.
+
+    Raises:
+        InputError: empty or missing folders, a bad split, masks of several sizes without ``size``.
+    """
+    images_root = Path(config.images)
+    if not images_root.is_dir():
+        raise InputError(f"{images_root}: no such image folder")
+    names, image_sizes = _scan_images(images_root, problems)
+    entries, from_manifest = read_split(config.masks, hole_value=config.hole_value, problems=problems)
+    n_masks = len(entries)
+    if config.size is not None:
+        entries = rebucket(config.masks, entries, config.size)
+        if not entries:
+            raise InputError(f"{config.masks}: no mask stays in a bucket when resized to {config.size[0]}x{config.size[1]}")
+    size = tuple(config.size) if config.size is not None else check_one_size(entries, config.masks)
+    pairs = pair_images(names, entries, config.seed, config.limit)
+    return Selection({e.file: e for e in entries}, pairs, size, from_manifest, n_masks, image_sizes)
+
+
+def load_pair(config: EvalConfig, entries: dict[str, MaskEntry], size: tuple[int, int], pair: Pair
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(ground truth (H, W, 3) uint8, hole (H, W) bool)`` of ``pair`` at ``size``, exactly as scored."""
+    image = load_image(Path(config.images) / pair.image, size)
+    return image, resize_hole(load_hole(config.masks, entries[pair.mask]), size)
+
+
+def check_predictions(out: Path, predictions: dict[str, PredictionIndex], done: set) -> None:
+    """Compare the folder methods' predictions with those ``out`` scored, then record them in ``OUT/predictions.json``.
+
+    Raises:
+        InputError: predictions that changed (added, removed, other size or mtime) since a method's
+            scores were written; nothing is changed then.
+    """
+    path = out / PREDICTIONS
+    stored = orjson.loads(path.read_bytes()) if path.exists() else {}
+    for label, index in predictions.items():
+        old = stored.get(label, {}).get("files")
+        scored = any(key[0] == label for key in done)
+        if old is not None and scored and (changed := changed_stems(old, index.listing)):
+            shown = ", ".join(changed[:5]) + (f", ... ({len(changed)} in all)" if len(changed) > 5 else "")
+            raise InputError(f"method {label}: predictions in {index.root} changed since their scores in {out} were "
+                             f"written (added, removed or modified: {shown}); use a new --out, or delete {out}")
+    if predictions:
+        stored.update({label: {"folder": str(index.root), "sha256": index.digest, "files": index.listing}
+                       for label, index in predictions.items()})
+        atomic_write_bytes(path, orjson.dumps(stored))
 
 
 def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tuple[int, int], int]]:
@@ -166,10 +232,12 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
     if not pending:
         return
     methods = {j: load_method(
-        s, device=config.device, vgg_weights=config.vgg_weights, allow_random_vgg=config.allow_random_vgg
+        s, device=config.device, vgg_weights=config.vgg_weights, allow_random_vgg=config.allow_random_vgg,
+        predictions=plan.predictions.get(s.label),
     ) for j, s in enumerate(plan.specs)}
     nets = load_metric_networks(config)
     slots = {p: k for k, p in enumerate(plan.pairs)}
+    worst = WorstImages(plan)
     record_files = {name: open(out / name, "ab") for name, _ in _record_files(config)}
     real_file = open(out / REAL_FEATURES, "r+b") if config.features else None
     try:
@@ -177,10 +245,10 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
             writer = csv.writer(rows_file)
             for start in range(0, len(pending), config.batch_size):
                 batch = pending[start:start + config.batch_size]
-                filled = [_fill_pair(plan, methods, pair) for pair in batch]
+                filled = _fill_batch(plan, methods, batch)
                 owner = np.array([k for k, (_, _, results) in enumerate(filled) for _ in results], np.int64)
                 scores = score_batch(nets, config, np.stack([image for image, _, _ in filled]),
-                                     np.stack([c for _, _, results in filled for _, c in results]), owner)
+                                     np.stack([r.composite for _, _, results in filled for r in results]), owner)
                 # records first, rows after (see _recover_rows)
                 if scores.probs is not None:
                     record_files[PROBS].write(scores.probs.tobytes())
@@ -193,12 +261,14 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
                 for f in record_files.values():
                     f.flush()
                 row = 0
-                for pair, (_, hole, results) in zip(batch, filled):
-                    for j, _ in results:
+                for pair, (image, hole, results) in zip(batch, filled):
+                    for r in results:
                         values = scores.per_image[row]
-                        writer.writerow([plan.specs[j].label, pair.bucket, pair.group, pair.index, pair.image, pair.mask,
-                                         repr(hole), *(repr(values[m]) for m in config.per_image_metrics)])
-                        plan.done.add((plan.specs[j].label, pair.bucket, pair.group, pair.index))
+                        worst.offer(r.j, pair, slots[pair], values, image, hole, r.composite)  # tile before row
+                        writer.writerow([plan.specs[r.j].label, pair.bucket, pair.group, pair.index, pair.image,
+                                         pair.mask, repr(float(hole_ratio(hole))), repr(r.drift),
+                                         *(repr(values[m]) for m in config.per_image_metrics)])
+                        plan.done.add((plan.specs[r.j].label, pair.bucket, pair.group, pair.index))
                         row += 1
                 rows_file.flush()
                 plan.n_rows += row
@@ -208,27 +278,44 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
             f.close()
 
 
-def _fill_pair(plan: EvalPlan, methods: dict, pair: Pair) -> tuple[np.ndarray, float, list[tuple[int, np.ndarray]]]:
-    """``(ground truth, hole share, [(method index, composite)])`` of the methods still to run on ``pair``."""
+@dataclass(frozen=True)
+class _Result:
+    j: int
+    composite: np.ndarray
+    drift: float
+
+
+def _fill_batch(plan: EvalPlan, methods: dict, batch: list[Pair]) -> list[tuple[np.ndarray, np.ndarray, list[_Result]]]:
+    """Per pair ``(ground truth, hole, [result of each method still to run])``; each method sees the batch at once.
+
+    Every output is checked (:func:`inpaint.evaluation.methods.protocol.check_output`), composited with the
+    ground truth on the known pixels, and its ``known_drift`` measured.
+    """
     config, out = plan.config, plan.out
-    images_root = Path(config.images)
-    image = load_image(images_root / pair.image, plan.size)
-    hole = resize_hole(load_hole(config.masks, plan.entries[pair.mask]), plan.size)
-    grid = pair.index < GRID_EXAMPLES
-    if grid:
-        masked = image.copy()
-        masked[hole] = 255
-        save_image(part_path(out, pair, "original"), image)
-        save_image(part_path(out, pair, "masked"), masked)
-    results = []
-    for j in plan.todo(pair):
-        filled = methods[j](image, hole, str(images_root / pair.image))
-        results.append((j, filled.composite))
-        if grid:
-            save_image(part_path(out, pair, f"m{j}"), filled.composite)
-            if filled.retrieved is not None:
-                save_image(part_path(out, pair, f"m{j}_retrieved"), filled.retrieved)
-    return image, float(hole_ratio(hole)), results
+    loaded = [load_pair(config, plan.entries, plan.size, pair) for pair in batch]
+    todo = [set(plan.todo(pair)) for pair in batch]
+    results: list[list[_Result]] = [[] for _ in batch]
+    for j, spec in enumerate(plan.specs):
+        ks = [k for k in range(len(batch)) if j in todo[k]]
+        if not ks:
+            continue
+        queries = [Query(str(Path(config.images) / batch[k].image), pair_stem(batch[k])) for k in ks]
+        outputs = fill_many(methods[j], [loaded[k][0] for k in ks], [loaded[k][1] for k in ks], queries)
+        for k, query, filled in zip(ks, queries, outputs):
+            (image, hole), pair = loaded[k], batch[k]
+            output = check_output(filled.output, image.shape, spec.label, query.stem)
+            results[k].append(_Result(j, composite(output, image, hole), known_drift(output, image, hole)))
+            if pair.index < GRID_EXAMPLES:
+                save_image(part_path(out, pair, f"m{j}"), results[k][-1].composite)
+                if filled.retrieved is not None:
+                    save_image(part_path(out, pair, f"m{j}_retrieved"), filled.retrieved)
+    for (image, hole), pair in zip(loaded, batch):
+        if pair.index < GRID_EXAMPLES:
+            masked = image.copy()
+            masked[hole] = 255
+            save_image(part_path(out, pair, "original"), image)
+            save_image(part_path(out, pair, "masked"), masked)
+    return [(image, hole, res) for (image, hole), res in zip(loaded, results)]
 
 
 def evaluate_methods(config: EvalConfig) -> dict[str, Path]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -243,3 +244,16 @@ def pair_images(images: Sequence[str], entries: Sequence[MaskEntry], seed: int, 
         mask_ids = rng.permutation(len(masks))[:n]
         pairs += [Pair(bucket, group, i, images[a], masks[b].file) for i, (a, b) in enumerate(zip(image_ids, mask_ids))]
     return pairs
+
+
+def pair_stem(pair: Pair) -> str:
+    """The file stem of ``pair`` shared by ``inpaint pairs`` and folder methods: ``<bucket><N|B>_<index>_<photo>``.
+
+    Unique among a run's pairs even ignoring case (bucket, group and index are),
+    made of ``[A-Za-z0-9_-]`` and never containing ``mask`` (LaMa's loader takes every
+    ``*mask*.png`` for a mask): the photo's stem is kept for reading, ``mask`` in it
+    spelled ``msk``, at most 40 characters. E.g. ``3N_00012_kodim05``.
+    """
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", Path(pair.image).stem).strip("-")[:40]
+    name = re.sub("mask", "msk", name, flags=re.IGNORECASE) or "photo"
+    return f"{pair.bucket}{'N' if pair.group == 'noborder' else 'B'}_{pair.index:05d}_{name}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qdimd.errors import ProblemLog
 
-from .methods import MethodSpec
+from .methods import MethodSpec, PredictionIndex
 from .pairing import MaskEntry, Pair
 
 PER_IMAGE = "per_image.csv"
@@ -22,8 +22,10 @@ REAL_FEATURES = "pool3_real.f32"
 """pool3 features of the ground truths: record k belongs to ``plan.pairs[k]``."""
 FEATURES = "features"
 RUN = "run.json"
+PREDICTIONS = "predictions.json"
+"""Fingerprints of the folder methods' predictions whose scores the run folder holds."""
 PARTS = "grid_parts"
-KEY_COLUMNS = ("method", "bucket", "group", "index", "image", "mask", "hole")
+KEY_COLUMNS = ("method", "bucket", "group", "index", "image", "mask", "hole", "known_drift")
 PER_IMAGE_METRICS = ("l1", "psnr", "ssim", "lpips")
 """Metrics with a value per image (columns of ``per_image.csv``); the others are computed per cell."""
 SET_METRICS = ("iscore", "fid", "pids", "uids")
@@ -65,6 +67,8 @@ class EvalConfig:
         bins: ``paper`` (the split's buckets, N, B and both) or ``lama`` (hole area in 10% bins); report only.
         batch_size: pairs scored together; metric networks see up to this many images per forward.
         device: torch device for models.
+        resize_preds: resize ``folder:`` predictions of another size to the evaluation size (bicubic)
+            instead of stopping.
     """
 
     images: str
@@ -90,6 +94,7 @@ class EvalConfig:
     bins: str = "paper"
     batch_size: int = 16
     device: str = "cpu"
+    resize_preds: bool = False
 
     @property
     def iscore(self) -> bool:
@@ -135,6 +140,10 @@ class EvalPlan:
     n_rows: int
     image_sizes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
     """``(H, W) -> count`` of the readable photos (those of another size than ``size`` are scaled)."""
+    predictions: dict[str, PredictionIndex] = dataclasses.field(default_factory=dict)
+    """The checked files of each ``folder:`` method, by label."""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """Warnings found while planning (JPEG or RGBA predictions, extra files), for the log and the report."""
 
     @property
     def scaled_note(self) -> str | None:

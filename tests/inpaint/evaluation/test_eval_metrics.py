@@ -76,8 +76,8 @@ def test_cli_metric_names_match_the_library():
 def test_columns_and_fid_recomputed_from_saved_features(run):
     _, out = run
     rows = read_csv(out / "results.csv")
-    assert list(rows[0]) == ["method", "bucket", "group", "n", "l1", "l1_std", "lpips", "lpips_std", "fid", "pids", "uids"]
-    assert list(read_csv(out / "per_image.csv")[0])[-3:] == ["hole", "l1", "lpips"]
+    assert list(rows[0]) == ["method", "bucket", "group", "n", "known_drift", "l1", "l1_std", "lpips", "lpips_std", "fid", "pids", "uids"]
+    assert list(read_csv(out / "per_image.csv")[0])[-3:] == ["known_drift", "l1", "lpips"]
     checked = 0
     for r in rows:
         data = np.load(out / "features" / f"{r['method']}__{r['bucket']}_{r['group']}.npz")
@@ -139,7 +139,7 @@ def test_cli_lpips_and_fid_with_random_weights(photos, masks, tmp_path):
     assert result.exit_code == 0, result.output
     assert "random" in result.output and "fewer than 2048 images" in result.output
     rows = read_csv(out / "results.csv")
-    assert list(rows[0]) == ["method", "bucket", "group", "n", "lpips", "lpips_std", "fid"]
+    assert list(rows[0]) == ["method", "bucket", "group", "n", "known_drift", "lpips", "lpips_std", "fid"]
     assert len(rows) == 2 * 3 + 1
     for r in rows:
         data = np.load(out / "features" / f"telea__{r['bucket']}_{r['group']}.npz")

@@ -108,7 +108,7 @@ def test_results_csv_columns_and_per_image_rows(baseline):
     _, out = baseline
     with open(out / "results.csv", newline="") as f:
         header = next(csv.reader(f))
-    assert header == ["method", "bucket", "group", "n", "l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std"]
+    assert header == ["method", "bucket", "group", "n", "known_drift", "l1", "l1_std", "psnr", "psnr_std", "ssim", "ssim_std"]
     with open(out / PER_IMAGE, newline="") as f:
         per_image = list(csv.DictReader(f))
     assert len(per_image) == 3 * 12 * 3

@@ -22,10 +22,11 @@ import numpy as np
 
 from qdimd.io import atomic_write_bytes
 
-from .bins import cell_file_stem, cell_order, cells_of
-from .fid import FID_MIN_IMAGES, fid_from_features
-from .metrics import aggregate
-from .plan import FAKE_FEATURES, FEATURES, PER_IMAGE, PROBS, REAL_FEATURES, EvalPlan
+from ..bins import cell_file_stem, cell_order, cells_of
+from ..fid import FID_MIN_IMAGES, fid_from_features
+from ..methods import DRIFT_WARNING
+from ..metrics import aggregate
+from ..plan import FAKE_FEATURES, FEATURES, PER_IMAGE, PROBS, REAL_FEATURES, EvalPlan
 
 
 def read_per_image(out: Path, metrics: tuple[str, ...]) -> list[dict]:
@@ -34,6 +35,7 @@ def read_per_image(out: Path, metrics: tuple[str, ...]) -> list[dict]:
         rows = list(csv.DictReader(f))
     for r in rows:
         r["bucket"], r["index"], r["hole"] = int(r["bucket"]), int(r["index"]), float(r["hole"])
+        r["known_drift"] = float(r["known_drift"])
         for m in metrics:
             r[m] = float(r[m])
     return rows
@@ -58,8 +60,8 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
 
     Writes the cells' feature files when FID, P-IDS or U-IDS are asked for.
     """
-    from ..nn.inception import inception_score
-    from .scoring import feature_dim
+    from ...nn.inception import inception_score
+    from ..scoring import feature_dim
 
     config, out = plan.config, plan.out
     rows = read_per_image(out, config.per_image_metrics)
@@ -83,7 +85,8 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
             idx = by_cell.get((spec.label, bucket, group))
             if not idx:
                 continue
-            res = {"method": spec.label, "bucket": bucket, "group": group, "n": len(idx)}
+            res = {"method": spec.label, "bucket": bucket, "group": group, "n": len(idx),
+                   "known_drift": float(np.mean([rows[i]["known_drift"] for i in idx]))}
             for m in config.per_image_metrics:
                 s = aggregate(rows[i][m] for i in idx)
                 res[m], res[f"{m}_std"], res[f"{m}_n_inf"] = s.mean, s.std, s.n_inf
@@ -110,7 +113,17 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
                      "upward and P-IDS/U-IDS fall towards 0 (any two small sets are linearly separable), so these "
                      "figures only rank methods of this run and are not comparable with published ones "
                      "(2,000 to 30,000 images)")
-    return results, notes
+    return results, notes + drift_notes(rows)
+
+
+def drift_notes(rows: list[dict]) -> list[str]:
+    """A warning per method whose raw outputs change the known pixels by more than :data:`DRIFT_WARNING` on average."""
+    by_method: dict[str, list[float]] = {}
+    for r in rows:
+        by_method.setdefault(r["method"], []).append(r["known_drift"])
+    return [f"method {label} changes the known pixels by {np.mean(d):.1f} grey levels on average (known_drift; "
+            f"outputs are composited before scoring): inverted mask polarity, or predictions of other images or "
+            "crops (misaligned files)?" for label, d in by_method.items() if np.mean(d) > DRIFT_WARNING]
 
 
 def _set_metrics(res: dict, metrics: tuple[str, ...], real: np.ndarray, fake: np.ndarray) -> None:
@@ -119,7 +132,7 @@ def _set_metrics(res: dict, metrics: tuple[str, ...], real: np.ndarray, fake: np
     if "fid" in metrics:
         res["fid"] = fid_from_features(real, fake) if enough else math.nan
     if "pids" in metrics or "uids" in metrics:
-        from .ids import discriminative_scores
+        from ..ids import discriminative_scores
 
         p_ids, u_ids = discriminative_scores(real, fake) if enough else (math.nan, math.nan)
         if "pids" in metrics:

@@ -24,15 +24,17 @@ from PIL import Image
 from qdimd.buckets import default_margin
 from qdimd.io import atomic_write_bytes
 
-from .pairing import split_margin
-from .bins import cell_order, cell_title
-from .fid import FID_MIN_IMAGES
-from .plan import GRID_EXAMPLES, PER_IMAGE, EvalPlan, part_path
-from ..images import load_image
-from .metrics import SSIM_PARAMS
+from ..pairing import split_margin
+from ..bins import cell_order, cell_title
+from ..fid import FID_MIN_IMAGES
+from ..plan import GRID_EXAMPLES, PER_IMAGE, EvalPlan, part_path
+from ...images import load_image
+from ..metrics import SSIM_PARAMS
+from .html import report_html
+from .protocol import protocol
 from .summary import summarize
 
-KEY_COLUMNS = ("method", "bucket", "group", "n")
+KEY_COLUMNS = ("method", "bucket", "group", "n", "known_drift")
 METRIC_TITLES = {"l1": "L1 (%) ↓", "psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "iscore": "IS ↑",
                  "fid": "FID ↓", "pids": "P-IDS (%) ↑", "uids": "U-IDS (%) ↑"}
 DECIMALS = {"l1": 2, "psnr": 2, "ssim": 4, "lpips": 4, "iscore": 2, "fid": 2, "pids": 2, "uids": 2}
@@ -42,7 +44,7 @@ GROUP_LETTER = {"noborder": "N", "border": "B"}
 
 
 def result_columns(metrics: tuple[str, ...]) -> tuple[str, ...]:
-    """``results.csv`` columns: the keys, ``<m>, <m>_std`` per metric with a spread, ``fid``, ``pids``, ``uids``."""
+    """``results.csv`` columns: the keys (with the cell's mean ``known_drift``), ``<m>, <m>_std`` per metric with a spread, ``fid``, ``pids``, ``uids``."""
     cols = list(KEY_COLUMNS)
     for m in metrics:
         cols += [m] if m in SCALAR_METRICS else [m, f"{m}_std"]
@@ -132,11 +134,19 @@ def _report_md(plan: EvalPlan, results: list[dict], notes: list[str]) -> str:
     if c.iscore:
         parts.append(f"IS: exp(E KL(p(y|x) || p(y))) with torchvision's Inception-v3 at 299x299 (bilinear), "
                      f"{c.is_splits} splits (at most one per image), mean ± std over splits.\n")
+    parts.append("Protocol: every output is composited with the ground truth on the known pixels before scoring. "
+                 "Known-pixel drift of the raw outputs (mean |output - truth| on known pixels, 0-255): "
+                 + ", ".join(f"`{label}` {_mean_drift(results, label):.2f}" for label in labels) + ".\n")
     parts += [f"**Warning**: {note}.\n" for note in notes]
     if inf:
         parts.append(f"{inf} image(s) had an identical output (PSNR infinite); they are left out of the PSNR mean and std.\n")
     parts.append("Grids: " + ", ".join(f"[bucket {b}](grid_{b}.png)" for b in sorted({p.bucket for p in plan.pairs})) + ".\n")
     return "\n".join(parts)
+
+
+def _mean_drift(results: list[dict], label: str) -> float:
+    """The method's known drift over all its images (its overall cell)."""
+    return next((r["known_drift"] for r in results if r["method"] == label and r["bucket"] == "all"), 0.0)
 
 
 def _weights(path: str | None, random: bool) -> str:
@@ -196,6 +206,7 @@ def write_report(plan: EvalPlan) -> dict[str, Path]:
     """Write ``results.csv``, ``report.md``, ``results.json`` and the grids; returns the paths by name."""
     out, c = plan.out, plan.config
     results, notes = summarize(plan)
+    notes = plan.notes + notes
     atomic_write_bytes(out / "results.csv", _csv_bytes(results, c.metrics))
     atomic_write_bytes(out / "report.md", _report_md(plan, results, notes).encode("utf-8"))
     pairs_per_group: dict[str, int] = {}
@@ -210,7 +221,8 @@ def write_report(plan: EvalPlan) -> dict[str, Path]:
         "split": {"path": c.masks, "manifest": plan.from_manifest, "masks_read": plan.n_masks,
                   "masks_in_buckets": len(plan.entries), "skipped_files": [str(p) for p in plan.problems.problems]},
         "pairs_per_group": pairs_per_group,
-        "methods": [{"label": s.label, "kind": s.kind, "checkpoint": s.checkpoint, "db": s.db, "coarse": s.coarse}
+        "methods": [{"label": s.label, "kind": s.kind, "checkpoint": s.checkpoint, "db": s.db, "coarse": s.coarse,
+                     "target": s.target}
                     for s in plan.specs],
         "metrics": {"l1": "mean(|a-b|)/255*100 over all pixels and channels", "psnr": "10*log10(255^2/MSE), "
                     "infinite values left out of mean/std (counted in psnr_n_inf)", "ssim": SSIM_PARAMS,
@@ -227,12 +239,14 @@ def write_report(plan: EvalPlan) -> dict[str, Path]:
                                      "min_images": FID_MIN_IMAGES, "ids": "sklearn LinearSVC(dual=False), as MAT"}
                     if c.features else None,
                     "bins": c.bins},
+        "protocol": protocol(plan, results),
         "notes": notes,
         "results": results,
     }
     atomic_write_bytes(out / "results.json", orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     grids = write_grids(plan)
-    files = {"report": out / "report.md", "results_csv": out / "results.csv", "results_json": out / "results.json",
+    atomic_write_bytes(out / "report.html", report_html(plan, results, notes, table_markdown(results, [s.label for s in plan.specs], c.metrics, c.bins)).encode("utf-8"))
+    files = {"report": out / "report.md", "report_html": out / "report.html", "results_csv": out / "results.csv", "results_json": out / "results.json",
              "per_image": out / PER_IMAGE}
     files.update({g.stem: g for g in grids})
     return files

@@ -13,6 +13,9 @@ report (default: the kind, or ``KIND:<checkpoint file stem>``).
   database ``DB`` (:func:`inpaint.retrieval.simk.fill_simk`); ``COARSE`` is the PConv
   checkpoint for the coarse pass (Telea when left out). The best retrieved
   image is kept for the report's grid.
+- ``folder:DIR``: predictions written by another tool (:mod:`inpaint.evaluation.methods.folder`).
+- ``py:MODULE:FUNCTION`` or the name of an ``inpaint.methods`` entry point: a
+  Python callable (:mod:`inpaint.evaluation.methods.plugin`).
 """
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ import numpy as np
 
 from qdimd.errors import InputError
 
+from .folder import FolderMethod, PredictionIndex
+from .plugin import PluginMethod, entry_point_names, resolve_callable
+from .protocol import Filled, Query
+
 KINDS: dict[str, str] = {
     "identity": "identity",
     "telea": "telea",
@@ -32,6 +39,8 @@ KINDS: dict[str, str] = {
     "pconv": "pconv:CKPT",
     "sim0": "sim0:CKPT",
     "simk": "simk:CKPT:DB[:COARSE]",
+    "folder": "folder:DIR",
+    "py": "py:MODULE:FUNCTION",
 }
 _N_ARGS = {"identity": (0, 0), "telea": (0, 0), "ns": (0, 0), "pconv": (1, 1), "sim0": (1, 1), "simk": (2, 3)}
 
@@ -45,22 +54,35 @@ class MethodSpec:
     checkpoint: str | None = None
     db: str | None = None
     coarse: str | None = None
+    target: str | None = None
+    """The prediction folder (``folder``), ``MODULE:FUNCTION`` (``py``) or entry-point name (``entry``)."""
 
 
-@dataclass(frozen=True)
-class Filled:
-    """One method's result: the ``(H, W, 3)`` uint8 composite and, for Sim-K, the best retrieved image."""
-
-    composite: np.ndarray
-    retrieved: np.ndarray | None = None
-
-
-Method = Callable[[np.ndarray, np.ndarray, str], Filled]
-"""``method(image (H, W, 3) uint8, hole (H, W) bool, image_path) -> Filled``."""
+Method = Callable[[np.ndarray, np.ndarray, Query], Filled]
+"""``method(image (H, W, 3) uint8, hole (H, W) bool, query) -> Filled``; may also have ``fill_batch``."""
 
 
 def _choices() -> str:
-    return ", ".join(KINDS.values())
+    names = entry_point_names()
+    return ", ".join(KINDS.values()) + (f", or an inpaint.methods entry point ({', '.join(names)})" if names else "")
+
+
+def _parse_external(text: str, label: str, kind: str, rest: str) -> MethodSpec | None:
+    """``folder:DIR``, ``py:MODULE:FUNCTION`` or an entry-point name; None for the other kinds."""
+    if kind == "folder":
+        if not rest:
+            raise ValueError(f"Expected method folder:DIR, got {text!r}")
+        if not Path(rest).is_dir():
+            raise InputError(f"method {text!r}: prediction folder {rest}: no such folder")
+        return MethodSpec(label or f"folder:{Path(rest).name}", "folder", target=rest)
+    if kind == "py":
+        module, _, function = rest.rpartition(":")
+        if not module or not function or ":" in module:
+            raise ValueError(f"Expected method py:MODULE:FUNCTION (e.g. py:mypkg.eval:inpaint), got {text!r}")
+        return MethodSpec(label or f"py:{function}", "py", target=rest)
+    if kind not in KINDS and not rest and kind in entry_point_names():
+        return MethodSpec(label or kind, "entry", target=kind)
+    return None
 
 
 def parse_method(text: str) -> MethodSpec:
@@ -73,6 +95,9 @@ def parse_method(text: str) -> MethodSpec:
     label, sep, body = text.partition("=")
     if not sep:
         label, body = "", text
+    external = _parse_external(text, label, *body.partition(":")[::2])
+    if external is not None:
+        return external
     kind, *args = body.split(":")
     if kind not in KINDS:
         raise ValueError(f"Expected a method among {_choices()}; got {text!r}")
@@ -119,33 +144,48 @@ def fill_identity(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def load_method(
-    spec: MethodSpec, *, device: str = "cpu", vgg_weights: str | os.PathLike | None = None, allow_random_vgg: bool = False
+    spec: MethodSpec, *, device: str = "cpu", vgg_weights: str | os.PathLike | None = None, allow_random_vgg: bool = False,
+    predictions: PredictionIndex | None = None,
 ) -> Method:
-    """A callable for ``spec``; checkpoints, databases and VGG-16 are loaded once, here."""
-    if spec.kind == "identity":
-        return lambda image, hole, path: Filled(fill_identity(image, hole))
-    if spec.kind in ("telea", "ns"):
-        from ..fill.classical import fill_classical
+    """A callable for ``spec``; checkpoints, databases, VGG-16 and plug-ins are loaded once, here.
 
-        return lambda image, hole, path: Filled(fill_classical(image, hole, spec.kind))
-    from ..device import resolve_device
-    from ..checkpoint import load_checkpoint
-    from ..fill.unet import fill_image
+    Args:
+        predictions: the checked files of a ``folder`` method
+            (:func:`inpaint.evaluation.methods.folder.index_predictions`).
+
+    Raises:
+        InputError: a plug-in that cannot be imported or found; a folder method without its index.
+    """
+    if spec.kind == "identity":
+        return lambda image, hole, query: Filled(fill_identity(image, hole))
+    if spec.kind in ("telea", "ns"):
+        from ...fill.classical import fill_classical
+
+        return lambda image, hole, query: Filled(fill_classical(image, hole, spec.kind))
+    if spec.kind == "folder":
+        if predictions is None:
+            raise ValueError(f"Expected the prediction index of folder method {spec.label}")
+        return FolderMethod(predictions)
+    if spec.kind in ("py", "entry"):
+        return PluginMethod(spec.label, resolve_callable(spec.label, spec.target))
+    from ...device import resolve_device
+    from ...checkpoint import load_checkpoint
+    from ...fill.unet import fill_image
 
     device = resolve_device(device)  # "auto" never reaches torch.load's map_location
     model, _info = load_checkpoint(spec.checkpoint, map_location=device)
     if spec.kind in ("pconv", "sim0"):
-        return lambda image, hole, path: Filled(fill_image(model, image, hole, device=device))
-    from ..retrieval.database import ImageDB, load_database_vgg
-    from ..retrieval.simk import fill_simk
+        return lambda image, hole, query: Filled(fill_image(model, image, hole, device=device))
+    from ...retrieval.database import ImageDB, load_database_vgg
+    from ...retrieval.simk import fill_simk
 
     db = ImageDB.load(spec.db)
     coarse = load_checkpoint(spec.coarse, map_location=device)[0] if spec.coarse else None
     vgg = load_database_vgg(db, vgg_weights, allow_random=allow_random_vgg)
 
-    def run_simk(image: np.ndarray, hole: np.ndarray, path: str) -> Filled:
+    def run_simk(image: np.ndarray, hole: np.ndarray, query: Query) -> Filled:
         composite, neighbours = fill_simk(
-            model, image, hole, db, coarse_model=coarse, vgg=vgg, query_path=path, device=device
+            model, image, hole, db, coarse_model=coarse, vgg=vgg, query_path=query.path, device=device
         )
         return Filled(composite, neighbours[0][2] if neighbours else None)
 

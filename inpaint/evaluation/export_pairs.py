@@ -1,0 +1,139 @@
+"""``inpaint pairs``: a split's image/mask pairs written in every inpainting tool's layout.
+
+The pairs are exactly those ``inpaint eval`` scores with the same options
+(:func:`inpaint.evaluation.evaluate.select_pairs` and
+:func:`~inpaint.evaluation.evaluate.load_pair`): the ground truth after the same
+resize and crop, the hole after the same resize. Layout of ``OUT``:
+
+- ``manifest.csv``: ``stem,image,mask,bucket,group,index,hole_ratio,height,width``
+  (``image`` relative to ``--images``, ``mask`` to ``--masks``);
+- ``lama/<stem>.png`` + ``lama/<stem>_mask000.png``: LaMa's ``bin/predict.py`` input (255 = hole);
+- ``images/<stem>.png`` + ``masks/<stem>.png``: stem-paired, 255 = hole (IOPaint, diffusers);
+- ``masks_keep/<stem>.png``: 255 = known (MAT, CoModGAN; same sorted order as ``images/``);
+- ``config.json``: the options, to rerun ``inpaint eval`` on the same pairs.
+
+Images are lossless PNG, masks strictly 0/255. Stems come from
+:func:`inpaint.evaluation.pairing.pair_stem` (unique ignoring case, no ``mask``
+in them). Files are written atomically and ``manifest.csv`` last, so a folder
+with a manifest is complete; a rerun with the same options rewrites the same bytes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import orjson
+from PIL import Image
+
+from qdimd.buckets import hole_ratio
+from qdimd.errors import InputError, ProblemLog
+from qdimd.io import atomic_write_bytes
+
+from .evaluate import load_pair, select_pairs
+from .pairing import Pair, pair_stem
+from .plan import EvalConfig
+
+MANIFEST_COLUMNS = ("stem", "image", "mask", "bucket", "group", "index", "hole_ratio", "height", "width")
+LAYOUT = ("lama", "images", "masks", "masks_keep")
+CONFIG_KEYS = ("images", "masks", "seed", "limit", "size", "hole_value")
+
+
+@dataclass(frozen=True)
+class PairsPlan:
+    """The pairs to write and where."""
+
+    config: EvalConfig
+    out: Path
+    pairs: list[Pair]
+    entries: dict
+    size: tuple[int, int]
+
+
+def check_out_apart(out: Path, inputs: dict[str, str]) -> None:
+    """Refuse an output folder that is an input folder, holds one, or lies inside one.
+
+    Raises:
+        InputError: naming the option whose folder it collides with.
+    """
+    target = out.resolve()
+    for option, folder in inputs.items():
+        src = Path(folder).resolve()
+        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
+            raise InputError(f"--out {out}: overlaps {option} {folder} (the pairs would overwrite or be mixed with "
+                             "the inputs); choose a folder outside both")
+
+
+def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> PairsPlan:
+    """Check the options and resolve the pairs (no file written).
+
+    Raises:
+        InputError: bad inputs (as ``inpaint eval``), an ``out`` overlapping an input, or an ``out``
+            holding pairs of other options.
+    """
+    out = Path(config.out)
+    check_out_apart(out, {"--images": config.images, "--masks": config.masks})
+    selection = select_pairs(config, problems if problems is not None else ProblemLog())
+    stored = out / "config.json"
+    if stored.exists():
+        previous = orjson.loads(stored.read_bytes())
+        changed = sorted(k for k in CONFIG_KEYS if previous.get(k) != _config(config)[k])
+        if changed:
+            raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "
+                             "use a new --out or delete the folder")
+    return PairsPlan(config, out, selection.pairs, selection.entries, selection.size)
+
+
+def _config(config: EvalConfig) -> dict:
+    return {"images": config.images, "masks": config.masks, "seed": config.seed, "limit": config.limit,
+            "size": list(config.size) if config.size else None, "hole_value": config.hole_value}
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_pairs(plan: PairsPlan) -> Iterator[dict]:
+    """Write every pair in every layout, then ``manifest.csv``; yields each pair's manifest row."""
+    out = plan.out
+    for folder in LAYOUT:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "config.json", orjson.dumps(_config(plan.config), option=orjson.OPT_INDENT_2))
+    rows = []
+    for pair in plan.pairs:
+        image, hole = load_pair(plan.config, plan.entries, plan.size, pair)
+        stem = pair_stem(pair)
+        hole_png = _png(hole.astype(np.uint8) * np.uint8(255))
+        image_png = _png(image)
+        for path, data in ((f"lama/{stem}.png", image_png), (f"lama/{stem}_mask000.png", hole_png),
+                           (f"images/{stem}.png", image_png), (f"masks/{stem}.png", hole_png),
+                           (f"masks_keep/{stem}.png", _png((~hole).astype(np.uint8) * np.uint8(255)))):
+            atomic_write_bytes(out / path, data)
+        row = {"stem": stem, "image": pair.image, "mask": pair.mask, "bucket": pair.bucket, "group": pair.group,
+               "index": pair.index, "hole_ratio": repr(float(hole_ratio(hole))), "height": plan.size[0],
+               "width": plan.size[1]}
+        rows.append(row)
+        yield row
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(out / "manifest.csv", buf.getvalue().encode("utf-8"))
+
+
+def read_pairs_manifest(out: str | Path) -> list[dict]:
+    """Rows of ``OUT/manifest.csv`` written by :func:`write_pairs`.
+
+    Raises:
+        InputError: no manifest (the pairs were not written, or not completely).
+    """
+    path = Path(out) / "manifest.csv"
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; run `inpaint pairs` to completion first")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
