@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import orjson
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, resize_hole
+from qdimd.io import atomic_write_bytes, json_dumps, json_loads, resize_hole
 
 from qdimd.buckets import hole_ratio
 
@@ -123,7 +122,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     run = {"config": config.resume_key()}
     run_path = out / RUN
     if run_path.exists():
-        previous = orjson.loads(run_path.read_bytes()).get("config", {})
+        previous = json_loads(run_path.read_bytes()).get("config", {})
         changed = sorted(k for k in set(previous) | set(run["config"]) if previous.get(k) != run["config"].get(k))
         if changed:
             raise InputError(
@@ -131,7 +130,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
                 "use a new --out or delete the folder"
             )
     else:
-        atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
+        atomic_write_bytes(run_path, json_dumps(run, indent=True))
     (out / PARTS).mkdir(exist_ok=True)
     done, n_rows = _recover_rows(out, config)
     return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows,

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .batches import model_inputs
+from .batches import imagenet_affine, model_inputs
 from .losses import TERMS
 
 KEYS = ("total",) + TERMS
@@ -83,6 +83,7 @@ class Stepper:
         self.buffers = [b for m in bns for b in m.buffers()]
         self.backup = [torch.empty_like(b) for b in self.buffers]
         self.distributed = dist.is_available() and dist.is_initialized()
+        self.affine = imagenet_affine(device)   # on the device once: no host-to-device copy inside a step
         self._reset()
 
     def _reset(self) -> None:
@@ -93,7 +94,7 @@ class Stepper:
 
     def step(self, batch: dict):
         """One step; returns ``(image, valid, output)`` (normalised, on the device)."""
-        image, valid, aux = model_inputs(batch, self.device, self.channels_last)
+        image, valid, aux = model_inputs(batch, self.device, self.channels_last, self.affine)
         if self.buffers:
             torch._foreach_copy_(self.backup, self.buffers)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
