@@ -41,7 +41,12 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a file: the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.gpu_parts import Case, exact_topk, loader_rate, photo_stand_ins, time_step, torchrun_step  # noqa: E402
+try:
+    from benchmarks.gpu_parts import Case, exact_topk, loader_rate, photo_stand_ins, time_step, torchrun_step
+except ModuleNotFoundError as exc:   # GPU_PYTHON without torch or numpy: say which, not a traceback
+    if __name__ != "__main__":
+        raise
+    sys.exit(f"gpu-check: {sys.executable} cannot import {exc.name}; set GPU_PYTHON to a Python with a CUDA torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "tests" / "data" / "photos"
