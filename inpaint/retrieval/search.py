@@ -8,8 +8,8 @@ to float32 for one GEMM. On a GPU each (query block x database chunk) is one
 float16 matrix product on the device (the database is copied there once when it
 fits in half the free memory, and kept there between calls by a
 :class:`DeviceCopies`, which :class:`~inpaint.retrieval.database.ImageDB` holds);
-excluded ids are masked with one scatter per product, with no read back to the host. Float16 products keep ``k + 16 + k // 2``
-candidates per chunk and re-score them in float32 (the float16 error, ~1e-3, is
+excluded ids are masked with one scatter per product, with no read back to the
+host. Float16 products keep ``k + 16 + k // 2`` candidates per chunk and re-score them in float32 (the float16 error, ~1e-3, is
 far below the margin those extra candidates cover). FAISS (``faiss-cpu``,
 optional) gives IVF-Flat or HNSW indexes for large databases, both with the
 inner-product metric.

@@ -124,3 +124,20 @@ def test_no_tensor_is_built_from_python_numbers_inside_a_step(monkeypatch):
     assert made == []
     from inpaint.training.batches import normalize_uint8
     assert torch.equal(image, normalize_uint8(item["image"]))   # the same values as building them each time
+
+
+def test_norm_and_clip_without_the_torch_2_6_helpers(monkeypatch):
+    """Older CUDA images (torch 2.1-2.5) lack get_total_norm / clip_grads_with_norm_: the fallbacks agree with them."""
+    from inpaint.training.step import clip_with_norm_, total_norm
+
+    grads = [torch.randn(3, 4), torch.randn(5)]
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    want = torch.nn.utils.get_total_norm(grads)
+    monkeypatch.delattr(torch.nn.utils, "get_total_norm")
+    monkeypatch.delattr(torch.nn.utils, "clip_grads_with_norm_")
+    norm = total_norm(grads, foreach=False)
+    assert torch.allclose(norm, want)
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    clip_with_norm_(params, 1.0, norm, foreach=False)
+    assert torch.allclose(total_norm([p.grad for p in params], foreach=False), torch.tensor(1.0), atol=1e-4)
