@@ -125,7 +125,7 @@ def checkpoint_payload(
         "step": int(step),
         "rng": rng_state(),
         "data_position": int(step),
-        "samples": int(samples if samples is not None else step * int(config.get("batch_size") or 1) * world_size),
+        "samples": int(samples if samples is not None else step * int((config or {}).get("batch_size") or 1) * world_size),
         "world_size": int(world_size),
         "config": config,
         "encoder_bn_frozen": bool(getattr(bare, "encoder_bn_frozen", False)),
