@@ -23,11 +23,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-# The CUDA paths on a GPU machine, one table in at most 8 minutes (benchmarks/gpu_check.py). GPU_PYTHON: a
-# Python whose torch is a CUDA build with this checkout installed (-e .[test]); without CUDA it says so, exit 0.
-GPU_PYTHON ?= $(BIN)/python
+# The CUDA paths on a GPU machine, one table in at most 8 minutes (benchmarks/gpu_check.py, docs/benchmarks.md).
+# GPU_PYTHON: the machine's own Python with a CUDA torch (>= 2.1) and numpy, pillow, opencv-python-headless, click,
+# tqdm, scikit-image; nothing is installed (the checkout is on PYTHONPATH). Without CUDA it says so, exit 0.
+GPU_PYTHON ?= python3
 gpu-check:
-	timeout 480 $(GPU_PYTHON) -m benchmarks.gpu_check
+	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} timeout 480 $(GPU_PYTHON) -m benchmarks.gpu_check
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache

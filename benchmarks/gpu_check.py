@@ -1,63 +1,114 @@
-"""One prepared check of the CUDA code paths (``make gpu-check``): at most 8 minutes on one GPU, one table.
+"""One prepared check of the CUDA paths (``make gpu-check``): one table in at most 8 minutes on one GPU.
 
-In one run, on ``--device`` (default ``cuda``):
+Runs from a plain checkout with the machine's own Python (a CUDA torch >= 2.1, numpy, pillow,
+opencv-python-headless, click, tqdm, scikit-image, scikit-learn): nothing to install, no network;
+without ``orjson``, ``isal`` or ``cairocffi`` the project falls back to ``json``, ``zlib`` and
+OpenCV. ``make gpu-check`` runs ``PYTHONPATH=. timeout 480 python3 -m benchmarks.gpu_check``.
 
-1. forward + backward images/s and peak memory of the full-width PConv UNet at
-   256 px (``pconv256``) and 512 px (``pconv512``), batch 6 and 24, fp32 and bf16
-   autocast, eager and ``torch.compile`` (model only, an L1 loss on the output);
-2. 200 real training steps of ``inpaint train`` (the library's ``train``) on the
-   bundled photos (``tests/data/photos``, 128 px, full-width PConv, batch 6, pixel
-   and TV terms: no ImageNet VGG-16 weights are assumed), passing when the mean
-   loss of the last 50 steps is below that of the first 50;
-3. one training step under ``torchrun --nproc-per-node 1`` (NCCL on CUDA);
-4. ``precompute_topk`` over 100,000 x 512 float16 vectors on the device, with the
-   share of ids that agree with the CPU's float32 search on 500 rows;
-5. the training loader's samples/s with all cores as workers (512-px JPEG
-   stand-ins of the bundled photos at 256, augmented masks).
+The table (:mod:`benchmarks.gpu_parts` measures):
 
-Each part is timed against ``--budget`` seconds (default 420); parts that would
-not fit are reported as skipped, never silently dropped. Without a CUDA device it
-says so and exits with status 0 having measured nothing. ``--dry-run`` runs every
-part on the CPU at toy sizes (a smoke test of this script; its figures mean nothing).
+1. ``train step``: images/s and peak memory of the full training step (the paper's loss with a
+   VGG-16 of random weights, backward, gradient norm, fused Adam, EMA: the library's
+   :class:`~inpaint.training.step.Stepper`) for PConv 256 at batch 6, PConv 512 at batch 6 and
+   Sim-1 256 at batch 12; bf16 autocast and fp32; eager, then ``torch.compile`` while the budget
+   lasts; and the host synchronisations inside one step (``torch.cuda.set_sync_debug_mode``);
+2. ``loader``: the training loader's samples/s with every core a worker and pinned memory
+   (512-px JPEG copies of the bundled photos), against the step's images/s: a verdict row
+   (keeps up, or starves the GPU by N %);
+3. ``torchrun``: one real ``inpaint train`` step under ``torchrun --nproc-per-node 1`` (NCCL);
+4. ``exact top-k``: 16,384 queries over 1,000,000 x 512 float16 vectors on the GPU, checked
+   against the CPU's float32 search.
 
-Run: ``make gpu-check`` or ``.venv/bin/python -m benchmarks.gpu_check [--dry-run] [--no-compile] [--budget S]``.
+A time budget (``--budget``, default 400 s) orders the work: eager rows, loader, torchrun and
+top-k first, compiled rows while time is left; a row that would not fit is listed as skipped
+(never silently dropped), and when the budget runs out (or ``timeout`` sends SIGTERM) the row
+in progress stops and the table is still printed. Without a CUDA device it says so and exits 0.
+``--dry-run`` runs every row's code on the CPU at toy sizes (a test of this script; its figures
+mean nothing). Exit status 1 when a row failed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import subprocess
+import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+if __package__ in (None, ""):   # run as a file: the checkout's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+try:
+    from benchmarks.gpu_parts import Case, exact_topk, loader_rate, photo_stand_ins, time_step, torchrun_step
+except ModuleNotFoundError as exc:   # GPU_PYTHON without torch or numpy: say which, not a traceback
+    if __name__ != "__main__":
+        raise
+    sys.exit(f"gpu-check: {sys.executable} cannot import {exc.name}; set GPU_PYTHON to a Python with a CUDA torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "tests" / "data" / "photos"
-LOSS_WEIGHTS = (1.0, 6.0, 0.0, 0.0, 0.1)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Sizes of every part (the real check or the toy ``--dry-run``)."""
+    """Sizes and time estimates (seconds) of every row: the real check or the toy ``--dry-run``."""
 
-    models: tuple[tuple[str, int], ...]   # (factory, image side)
-    batches: tuple[int, ...]
-    width: float
-    iters: int
-    train_steps: int
-    train_size: int
-    train_width: float
-    topk_rows: int
-    loader_size: int
-    loader_samples: int
+    cases: tuple[Case, ...]
+    width: float = 1.0
+    vgg_width: float = 1.0
+    steps: int = 15
+    warmup: int = 3
+    compile_cases: int = 3   # the first cases that get compiled rows
+    loader_seconds: float = 12.0
+    topk_rows: int = 1_000_000
+    topk_queries: int = 16_384
+    ddp_size: int = 256
+    ddp_width: float = 0.5
+    backend: str = "inductor"
+    estimates: dict = field(default_factory=lambda: {"eager": 25, "loader": 35, "torchrun": 90, "topk": 60, "compiled": 150})
 
 
-REAL = Plan((("pconv256", 256), ("pconv512", 512)), (6, 24), 1.0, 10, 200, 128, 1.0, 100_000, 256, 2000)
-DRY = Plan((("pconv", 32), ("pconv", 64)), (2, 3), 0.125, 2, 8, 32, 0.125, 3000, 64, 24)
+REAL = Plan((Case("PConv 256", "pconv256", 256, 6), Case("PConv 512", "pconv512", 512, 6),
+             Case("Sim-1 256", "sim1", 256, 12, k=1)))
+DRY = Plan((Case("PConv 32 (dry)", "pconv", 32, 2), Case("PConv 32 (dry)", "pconv", 32, 3),
+            Case("Sim-1 32 (dry)", "sim1", 32, 2, k=1)), width=0.125, vgg_width=0.0625, steps=1, warmup=1, compile_cases=1,
+           loader_seconds=0.2, topk_rows=2048, topk_queries=64, ddp_size=32, ddp_width=0.125, backend="eager",
+           estimates={"eager": 1, "loader": 1, "torchrun": 1, "topk": 1, "compiled": 1})
+
+
+class OutOfTime(Exception):
+    """The time budget ran out (or ``timeout`` sent SIGTERM) while a row was running."""
+
+
+class Budget:
+    """Seconds left for the check; :meth:`enforced` interrupts whatever runs when they are spent."""
+
+    def __init__(self, seconds: float, clock=time.monotonic):
+        self.clock, self.end = clock, clock() + seconds
+
+    def left(self) -> float:
+        return self.end - self.clock()
+
+    def fits(self, estimate: float) -> bool:
+        return self.left() >= estimate
+
+    @contextlib.contextmanager
+    def enforced(self):
+        """SIGALRM at the end of the budget, and SIGTERM, raise :class:`OutOfTime` in the main thread."""
+        def stop(signum, frame):
+            raise OutOfTime(f"stopped by {signal.Signals(signum).name}")
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGALRM, signal.SIGTERM)}
+        signal.setitimer(signal.ITIMER_REAL, max(self.left(), 0.01))
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 class Table:
@@ -75,184 +126,156 @@ class Table:
         return "\n".join(lines + [f"| {' | '.join(r)} |" for r in self.rows])
 
 
-def _sync(device) -> None:
+def run_row(table: Table, budget: Budget, part: str, setting: str, estimate: float, fn):
+    """``fn()`` when ``estimate`` seconds fit the budget, else a skipped row; failures become rows, never a crash."""
     import torch
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    if not budget.fits(estimate):
+        table.add(part, setting, "-", "skipped (time budget)")
+        return None
+    try:
+        return fn()
+    except OutOfTime as exc:
+        table.add(part, setting, "-", f"stopped (time budget: {exc})")
+    except torch.cuda.OutOfMemoryError:
+        table.add(part, setting, "out of memory", "OOM")
+    except Exception as exc:   # a compiler error, a failed subprocess: reported, the other rows still run
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        table.add(part, setting, f"{type(exc).__name__}: {first}", "FAIL")
+    return None
 
 
-def throughput(plan: Plan, device, compile_too: bool, table: Table, deadline: float) -> None:
-    """Part 1: forward + backward images/s and peak memory."""
+def step_rows(plan: Plan, device, table: Table, budget: Budget, loss_fn, compiled: bool) -> dict[str, float]:
+    """The training step rows of one pass (eager or compiled); returns the best images/s per case label."""
     import torch
 
-    from inpaint.nn.models import create_model
+    best: dict[str, float] = {}
+    mode = "compiled" if compiled else "eager"
+    # eager: case by case; compiled (a minute or two each): every case's bf16 row first, then fp32
+    rows = ([(c, b) for b in (True, False) for c in plan.cases[: plan.compile_cases]] if compiled
+            else [(c, b) for c in plan.cases for b in (True, False)])
+    for case, bf16 in rows:
+        setting = f"{case.label}, batch {case.batch}, {'bf16' if bf16 else 'fp32'}, {mode}"
 
-    kinds = [(dtype, compiled) for compiled in ((False, True) if compile_too else (False,)) for dtype in ("fp32", "bf16")]
-    for compiled_pass in sorted({c for _, c in kinds}):   # every eager row first: compile time goes last
-        for name, side in plan.models:
-            for dtype, compiled in [k for k in kinds if k[1] == compiled_pass]:
-                for batch in plan.batches:
-                    setting = f"{name} {side}px batch {batch} {dtype} {'compiled' if compiled else 'eager'}"
-                    if time.perf_counter() > deadline - (120 if compiled else 15):   # a compilation may take 1-2 min
-                        table.add("fwd+bwd", setting, "-", "skipped (time budget)")
-                        continue
-                    kwargs = {"width": plan.width} if name != "pconv" else {"image_size": side, "width": plan.width}
-                    model = create_model(name, **kwargs).to(device).to(memory_format=torch.channels_last)
-                    run = torch.compile(model) if compiled else model
-                    x = torch.randn(batch, 3, side, side, device=device).to(memory_format=torch.channels_last)
-                    valid = (torch.rand(batch, 1, side, side, device=device) > 0.3).float()
-                    try:
-                        if device.type == "cuda":
-                            torch.cuda.reset_peak_memory_stats(device)
-                        t_first = time.perf_counter()
-                        for i in range(plan.iters + 2):   # 2 warm-up iterations (and the compilation)
-                            if i == 2:
-                                _sync(device)
-                                start, first_s = time.perf_counter(), time.perf_counter() - t_first
-                            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
-                                loss = (run(x * valid, valid).float() - x).abs().mean()
-                            loss.backward()
-                        _sync(device)
-                        ips = plan.iters * batch / (time.perf_counter() - start)
-                        peak = (f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB" if device.type == "cuda"
-                                else "peak memory: CUDA only")
-                        table.add("fwd+bwd", setting, f"{ips:.1f} images/s, {peak}, warm-up {first_s:.0f} s")
-                    except torch.cuda.OutOfMemoryError:
-                        table.add("fwd+bwd", setting, "out of memory", "OOM")
-                    except Exception as exc:   # e.g. a compiler failure: reported, the other rows still run
-                        table.add("fwd+bwd", setting, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}", "FAIL")
-                    finally:
-                        del model, run
-                        if device.type == "cuda":
-                            torch.cuda.empty_cache()
+        def row(case=case, bf16=bf16, setting=setting):
+            if compiled:
+                torch._dynamo.reset()   # a fresh compilation per row (no recompilation limit reached)
+            r = time_step(case, device, bf16=bf16, compiled=compiled, loss_fn=loss_fn, width=plan.width,
+                          steps=plan.steps, warmup=plan.warmup, backend=plan.backend)
+            peak = f"peak {r.peak_gib:.2f} GiB" if r.peak_gib is not None else "peak memory: CUDA only"
+            syncs = f"{r.syncs} host syncs/step" if r.syncs is not None else "syncs: CUDA only"
+            table.add("train step", setting, f"{r.images_per_s:,.1f} images/s, {peak}, {syncs}, warm-up {r.warmup_s:.0f} s",
+                      "ok" if not r.syncs else f"ok, but {r.syncs} host syncs in a step")
+            best[case.label] = max(best.get(case.label, 0.0), r.images_per_s)
+
+        run_row(table, budget, "train step", setting, plan.estimates[mode], row)
+    return best
 
 
-def _photos_dir() -> Path:
-    """The bundled photos (``tests/data/photos`` of a checkout)."""
-    if not PHOTOS.is_dir():
-        raise FileNotFoundError(f"{PHOTOS}: the bundled photos are missing (run from a checkout)")
-    return PHOTOS
-
-
-def training(plan: Plan, device, table: Table, tmp: Path) -> None:
-    """Part 2: real training steps through the library's entry point; the loss must fall."""
-    import csv
-
-    from inpaint.training.config import TrainConfig
-    from inpaint.training.loop import train
-
-    out = tmp / "train"
-    config = TrainConfig(model="pconv", out=str(out), images=str(_photos_dir()), size=(plan.train_size,) * 2,
-                         width=plan.train_width, max_steps=plan.train_steps, loss_weights=LOSS_WEIGHTS,
-                         allow_random_vgg=True, vgg_width=0.0625, log_every=1, sample_every=10**9,
-                         checkpoint_every=10**9, device=str(device))
-    start = time.perf_counter()
-    train(config)
-    seconds = time.perf_counter() - start
-    with open(out / "log.csv", newline="") as f:
-        totals = [float(r["total"]) for r in csv.DictReader(f) if r.get("total")]
-    q = max(1, len(totals) // 4)
-    first, last = float(np.mean(totals[:q])), float(np.mean(totals[-q:]))
-    table.add("train", f"{plan.train_steps} steps, pconv {plan.train_size}px width {plan.train_width}, batch 6",
-              f"loss {first:.3f} (first {q}) -> {last:.3f} (last {q}), {seconds:.0f} s",
-              "ok" if last < first else "FAIL: the loss did not fall")
-
-
-def torchrun_step(plan: Plan, device, table: Table, tmp: Path) -> None:
-    """Part 3: one training step under ``torchrun --nproc-per-node 1`` (NCCL on CUDA, gloo on CPU)."""
-    out = tmp / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1", "--master-port", "29517",
-           "-m", "qdimd_cli.inpaint_main", "train", "--images", str(_photos_dir()), "--out", str(out),
-           "--size", str(plan.train_size), "--width", str(plan.train_width), "--max-steps", "1", "--batch-size", "2",
-           "--loss-weights", *map(str, LOSS_WEIGHTS), "--allow-random-vgg", "--vgg-width", "0.0625",
-           "--workers", "0", "--device", str(device)]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    ok = proc.returncode == 0 and (out / "checkpoint.pt").is_file()
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] if not ok else []
-    table.add("torchrun", f"1 process, {backend}", f"exit {proc.returncode} in {time.perf_counter() - start:.0f} s",
-              "ok" if ok else f"FAIL: {' '.join(tail)[:160]}")
-
-
-def topk(plan: Plan, device, table: Table) -> None:
-    """Part 4: ``precompute_topk`` over the database on the device, checked against the CPU."""
-    from inpaint.retrieval.search import precompute_topk, search_exact
-
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((1000, 512)).astype(np.float32)
-    v = centres[rng.integers(1000, size=plan.topk_rows)] + 0.7 * rng.standard_normal((plan.topk_rows, 512), dtype=np.float32)
-    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
-    start = time.perf_counter()
-    ids = precompute_topk(v, 10, device=device)
-    seconds = time.perf_counter() - start
-    rows = rng.choice(plan.topk_rows, size=min(500, plan.topk_rows), replace=False)
-    _, want = search_exact(v, v[rows].astype(np.float32), 10, exclude=[(int(r),) for r in rows])
-    agree = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids[rows], want)]))
-    table.add("precompute_topk", f"{plan.topk_rows:,} x 512 float16, k 10",
-              f"{seconds:.1f} s ({plan.topk_rows / seconds:,.0f} rows/s), recall@10 vs CPU float32 {agree:.3f}",
-              "ok" if agree >= 0.99 else "FAIL: disagrees with the CPU")
-
-
-def loader(plan: Plan, table: Table, tmp: Path) -> None:
-    """Part 5: the training loader with every core as a worker (512-px JPEG stand-ins of the bundled photos)."""
-    from benchmarks.bench_loader import dataset, stand_ins, with_workers
+def loader_rows(plan: Plan, device, table: Table, budget: Budget, tmp: Path, best: dict[str, float]) -> None:
+    """The loader's samples/s per distinct (side, k), each against its case's best step rate."""
     from inpaint.images import find_images
-    from inpaint.training.data import InpaintDataset
 
-    folder = tmp / "stand_ins"
-    folder.mkdir()
-    files = stand_ins(find_images(_photos_dir()), folder)["512-px JPEG"]
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    per_worker = with_workers(dataset(InpaintDataset, files, plan.loader_size, 0), plan.loader_samples, workers)
-    table.add("loader", f"{workers} workers, 512-px JPEG at {plan.loader_size}, augmented masks",
-              f"{per_worker * workers:,.0f} samples/s ({per_worker:,.0f} per worker)")
+    workers = min(workers, 2) if plan.backend == "eager" else workers   # the dry run stays small
+    files: list[Path] = []
+    for case in {(c.side, c.k): c for c in plan.cases}.values():
+        setting = f"{case.label}, batch {case.batch}, {workers} workers, pinned memory, 512-px JPEG"
+
+        def row(case=case, setting=setting):
+            if not files:
+                files.extend(photo_stand_ins(find_images(PHOTOS), tmp / "stand_ins"))
+            rate = loader_rate(files, case, workers, device, plan.loader_seconds)
+            table.add("loader", setting, f"{rate:,.0f} samples/s")
+            step = best.get(case.label)
+            if step is None:
+                table.add("loader vs step", case.label, "no step rate measured", "skipped")
+            elif rate >= step:
+                table.add("loader vs step", case.label, f"keeps up: {rate:,.0f} vs {step:,.1f} images/s ({rate / step:.1f}x)")
+            else:
+                table.add("loader vs step", case.label,
+                          f"starves the GPU by {100 * (1 - rate / step):.0f}%: {rate:,.0f} vs {step:,.1f} images/s", "ok (slow loader)")
+
+        run_row(table, budget, "loader", setting, plan.estimates["loader"], row)
+
+
+def select_device(name: str):
+    """The CUDA device of ``--device`` (a bare ``cuda`` gets its index), or None without CUDA."""
+    import torch
+
+    from inpaint.device import resolve_device
+
+    if not torch.cuda.is_available():
+        return None
+    device = resolve_device(name)
+    if device.type != "cuda":
+        raise SystemExit(f"gpu-check: expected --device cuda or cuda:N, got {name!r} (use --dry-run for the CPU)")
+    torch.cuda.set_device(device)
+    return device
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda", help="cuda or cuda:N (cpu only with --dry-run)")
-    parser.add_argument("--dry-run", action="store_true", help="every part on the CPU at toy sizes (tests this script)")
+    parser.add_argument("--device", default="cuda", help="cuda or cuda:N")
+    parser.add_argument("--dry-run", action="store_true", help="every row on the CPU at toy sizes (tests this script)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
-    parser.add_argument("--budget", type=float, default=420.0, help="seconds for the whole check")
+    parser.add_argument("--budget", type=float, default=400.0, help="seconds for the whole check (make gpu-check: timeout 480)")
     args = parser.parse_args(argv)
+    budget = Budget(args.budget)
     import torch
 
-    start = time.perf_counter()
     if args.dry_run:
-        device, plan = torch.device("cpu"), DRY
+        device, plan, name = torch.device("cpu"), DRY, "CPU (dry run: toy sizes, figures mean nothing)"
     else:
-        device, plan = torch.device(args.device), REAL
-        if device.type != "cuda" or not torch.cuda.is_available():
+        device, plan = select_device(args.device), REAL
+        if device is None:
             print(f"gpu-check: no CUDA device here (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}); "
                   "nothing was measured. Run it on a machine with an NVIDIA GPU, or --dry-run for the CPU smoke mode.")
             return 0
-        torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run: toy sizes)"
-    print(f"gpu-check on {name}, torch {torch.__version__}, budget {args.budget:.0f} s", flush=True)
+        name = f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
+    print(f"gpu-check on {name}, torch {torch.__version__}, Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cores, budget {args.budget:.0f} s", flush=True)
     table = Table()
-    budget_end = start + args.budget
-    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
+    from benchmarks.gpu_parts import make_loss
+
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp, budget.enforced():
         tmp = Path(tmp)
-        # the fixed-cost parts first; the throughput grid uses what remains (it skips rows past its share)
-        for part, fn in (("train", lambda: training(plan, device, table, tmp)),
-                         ("torchrun", lambda: torchrun_step(plan, device, table, tmp)),
-                         ("precompute_topk", lambda: topk(plan, device, table)),
-                         ("loader", lambda: loader(plan, table, tmp))):
-            if time.perf_counter() > budget_end:
-                table.add(part, "-", "-", "skipped (time budget)")
-                continue
-            try:
-                fn()
-            except Exception as exc:   # one broken part must not hide the others' figures
-                table.add(part, "-", f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}", "FAIL")
-        throughput(plan, device, not args.no_compile, table, budget_end - 10)
-    print(f"\ngpu-check: {time.perf_counter() - start:.0f} s on {name}\n")
-    print(table.render())
-    failed = [r for r in table.rows if r[3].startswith("FAIL")]
-    return 1 if failed else 0
+        try:
+            loss_fn = make_loss(device, plan.vgg_width)
+            best = step_rows(plan, device, table, budget, loss_fn, compiled=False)
+            loader_rows(plan, device, table, budget, tmp, best)
+            ddp = "1 process, " + ("nccl" if device.type == "cuda" else "gloo")
+            run_row(table, budget, "torchrun", ddp, plan.estimates["torchrun"],
+                    lambda: table.add("torchrun", ddp, *_torchrun(plan, device, tmp, budget)))
+            setting = f"{plan.topk_queries:,} queries x {plan.topk_rows:,} x 512 float16, k 10"
+            run_row(table, budget, "exact top-k", setting, plan.estimates["topk"],
+                    lambda: table.add("exact top-k", setting, *_topk(plan, device)))
+            if args.no_compile:
+                table.add("train step", "compiled rows", "-", "skipped (--no-compile)")
+            else:
+                step_rows(plan, device, table, budget, loss_fn, compiled=True)
+        except OutOfTime as exc:   # between rows
+            table.add("gpu-check", "-", "-", f"stopped (time budget: {exc})")
+    skipped = sum("time budget" in r[3] for r in table.rows)
+    print(f"\ngpu-check: {args.budget - budget.left():.0f} s on {name}"
+          + (f"; {skipped} row(s) dropped for the time budget" if skipped else "") + "\n")
+    print(table.render(), flush=True)
+    return 1 if any(r[3].startswith("FAIL") for r in table.rows) else 0
+
+
+def _torchrun(plan: Plan, device, tmp: Path, budget: Budget) -> tuple[str, str]:
+    ok, what = torchrun_step(PHOTOS, tmp / "ddp", device, size=plan.ddp_size, width=plan.ddp_width,
+                             vgg_width=plan.vgg_width, timeout=max(10.0, min(180.0, budget.left() - 5)))
+    return what, "ok" if ok else "FAIL"
+
+
+def _topk(plan: Plan, device) -> tuple[str, str]:
+    r = exact_topk(plan.topk_rows, plan.topk_queries, device)
+    rate = plan.topk_queries / r["seconds"]
+    return (f"{r['seconds']:.2f} s resident ({r['seconds_first']:.2f} s with the copy to the device), {rate:,.0f} queries/s; "
+            f"all {plan.topk_rows:,} rows ~{plan.topk_rows / rate:,.0f} s; recall@10 vs CPU float32 {r['recall']:.3f}",
+            "ok" if r["recall"] >= 0.99 else "FAIL: disagrees with the CPU")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
     """
     from tqdm import tqdm
 
-    import orjson
+    import json
 
     from inpaint.evaluation.evaluate import EvalConfig, plan_evaluation, run_evaluation
     from inpaint.evaluation.plan import DEFAULT_METRICS, check_metrics
@@ -87,6 +87,6 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
     for _ in tqdm(run_evaluation(plan), total=len(pending), desc="eval", unit="image", disable=not pending):
         pass
     files = write_report(plan)
-    for note in orjson.loads(files["results_json"].read_bytes())["notes"][len(plan.notes):]:
+    for note in json.loads(files["results_json"].read_bytes())["notes"][len(plan.notes):]:
         click.echo(f"warning: {note}", err=True)
     click.echo(f"{len(plan.pairs)} image/mask pairs x {len(plan.specs)} methods -> {files['report']}")

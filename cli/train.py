@@ -58,6 +58,9 @@ MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: 
               show_default=f"cores available / processes per node, at most {MAX_WORKERS}",
               help="Data loader worker processes (0: load in the training process).")
 @device_option
+@click.option("--dist-timeout", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True,
+              metavar="SECONDS", help="Multi-process runs (torchrun): how long a process waits for the others at a "
+                                      "collective before the run fails (NCCL's own default is 600).")
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
 @strict_option
 @user_errors
@@ -86,7 +89,7 @@ def train(**opts) -> None:
         sample_every=opts["sample_every"], val_every=opts["val_every"], val_images=opts["val_images"],
         val_masks=opts["val_masks"], max_bad_steps=opts["max_bad_steps"], ema=opts["ema"], clip_grad=opts["clip_grad"],
         compile=opts["compile_"], workers=opts["workers"], device=opts["device"], amp=not opts["no_amp"],
-        mask_kind=opts["mask_kind"] or "qdimd",
+        mask_kind=opts["mask_kind"] or "qdimd", dist_timeout=opts["dist_timeout"],
     )
     main = env_dist_info().is_main
     problems = ProblemLog(strict=opts["strict"])

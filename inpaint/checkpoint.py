@@ -7,7 +7,10 @@ Layout (a plain dict, loadable with ``torch.load(weights_only=True)``)::
     state_dict: model weights and BatchNorm statistics
     optimizer: optimiser state dict, step: completed optimiser steps
     rng: {"torch": uint8 tensor, "cuda": [uint8 tensors]} (global torch generators)
-    data_position: next global sample step (see inpaint.training.data), config: resolved TrainConfig
+    data_position: completed steps (older readers), config: resolved TrainConfig
+    samples: training samples all processes consumed together: where the data resume
+        (inpaint.training.data), whatever the number of processes then
+    world_size: processes of the run that wrote it
     encoder_bn_frozen: fine-tuning flag of PConvUNet
     ema_state_dict: the EMA weights (``--ema``) or None
     best: {"step", "score"} of the best validation so far (``--val-every``) or None
@@ -76,13 +79,22 @@ def _float_tensors(value):
             yield from _float_tensors(v)
 
 
+def all_finite(tensors) -> bool:
+    """Whether every floating tensor is finite: one reduction per device, so one wait per device (not per tensor)."""
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for t in tensors:
+        if t.numel():
+            by_device.setdefault(t.device, []).append(t)
+    flags = [torch.stack([torch.isfinite(t).all() for t in ts]).all() for ts in by_device.values()]
+    return bool(torch.stack([f.cpu() for f in flags]).all()) if flags else True
+
+
 def check_finite(payload: dict) -> None:
-    """Raise :class:`NonFiniteError` naming the first weight/statistic/optimiser value that is not finite."""
+    """Raise :class:`NonFiniteError` naming the part (weights, EMA, optimiser) that holds a non-finite value."""
     for key in ("state_dict", "ema_state_dict", "optimizer"):
-        for t in _float_tensors(payload.get(key)):
-            if not torch.isfinite(t).all():
-                raise NonFiniteError(f"refusing to write a checkpoint with non-finite values in its {key} "
-                                     f"(step {payload.get('step')})")
+        if not all_finite(_float_tensors(payload.get(key))):
+            raise NonFiniteError(f"refusing to write a checkpoint with non-finite values in its {key} "
+                                 f"(step {payload.get('step')})")
 
 
 def checkpoint_payload(
@@ -95,8 +107,13 @@ def checkpoint_payload(
     optimizer: torch.optim.Optimizer | None = None,
     ema: nn.Module | None = None,
     best: dict | None = None,
+    samples: int | None = None,
+    world_size: int = 1,
 ) -> dict:
-    """The checkpoint dict (see the module docstring); tensors copied to the CPU."""
+    """The checkpoint dict (see the module docstring); tensors copied to the CPU.
+
+    ``samples`` defaults to ``step * batch_size * world_size`` of ``config``.
+    """
     bare = unwrap(model)
     return {
         "format": FORMAT,
@@ -108,6 +125,8 @@ def checkpoint_payload(
         "step": int(step),
         "rng": rng_state(),
         "data_position": int(step),
+        "samples": int(samples if samples is not None else step * int((config or {}).get("batch_size") or 1) * world_size),
+        "world_size": int(world_size),
         "config": config,
         "encoder_bn_frozen": bool(getattr(bare, "encoder_bn_frozen", False)),
         "ema_state_dict": {k: v.detach().cpu() for k, v in ema.state_dict().items()} if ema is not None else None,

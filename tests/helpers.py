@@ -42,3 +42,37 @@ def nvidia_style_folder(root: Path, per_group: int = 1) -> Path:
 def read_manifest(out: Path) -> list[dict]:
     with open(out / "manifest.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+_BLOCKER = '''import sys
+
+BLOCKED = {BLOCKED!r}
+
+
+class _Blocked:
+    """Makes the named top-level modules unimportable, as on a Python where they are not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Blocked())
+'''
+
+
+def without_modules_env(folder: Path, blocked: tuple[str, ...]) -> dict:
+    """An environment for a subprocess where ``blocked`` modules cannot be imported and this checkout is on ``PYTHONPATH``.
+
+    A ``sitecustomize.py`` in ``folder`` (first on ``PYTHONPATH``) installs a meta path finder that raises
+    ``ModuleNotFoundError`` for them; the checkout comes next, so its code runs, not an installed copy.
+    """
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(_BLOCKER.format(BLOCKED=set(blocked)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "COV_"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(folder), str(ROOT)]), PYTHONWARNINGS="default", OMP_NUM_THREADS="1")
+    return env

@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import orjson
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, resize_hole
+from qdimd.io import atomic_write_bytes, json_dumps, json_loads, resize_hole
 
 from qdimd.buckets import hole_ratio
 
@@ -124,7 +123,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     run = {"config": config.resume_key()}
     run_path = out / RUN
     if run_path.exists():
-        previous = orjson.loads(run_path.read_bytes()).get("config", {})
+        previous = json_loads(run_path.read_bytes()).get("config", {})
         changed = sorted(k for k in set(previous) | set(run["config"]) if previous.get(k) != run["config"].get(k))
         if changed:
             raise InputError(
@@ -132,7 +131,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
                 "use a new --out or delete the folder"
             )
     else:
-        atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
+        atomic_write_bytes(run_path, json_dumps(run, indent=True))
     (out / PARTS).mkdir(exist_ok=True)
     done, n_rows = _recover_rows(out, config)
     check_predictions(out, predictions, done)
@@ -190,7 +189,7 @@ def check_predictions(out: Path, predictions: dict[str, PredictionIndex], done: 
             scores were written; nothing is changed then.
     """
     path = out / PREDICTIONS
-    stored = orjson.loads(path.read_bytes()) if path.exists() else {}
+    stored = json_loads(path.read_bytes()) if path.exists() else {}
     for label, index in predictions.items():
         old = stored.get(label, {}).get("files")
         scored = any(key[0] == label for key in done)
@@ -201,7 +200,7 @@ def check_predictions(out: Path, predictions: dict[str, PredictionIndex], done: 
     if predictions:
         stored.update({label: {"folder": str(index.root), "sha256": index.digest, "files": index.listing}
                        for label, index in predictions.items()})
-        atomic_write_bytes(path, orjson.dumps(stored))
+        atomic_write_bytes(path, json_dumps(stored))
 
 
 def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tuple[int, int], int]]:

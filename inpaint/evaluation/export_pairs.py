@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import orjson
 from PIL import Image
 
 from qdimd.buckets import hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, json_dumps, json_loads
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
@@ -79,7 +78,7 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
     selection = select_pairs(config, problems if problems is not None else ProblemLog())
     stored = out / "config.json"
     if stored.exists():
-        previous = orjson.loads(stored.read_bytes())
+        previous = json_loads(stored.read_bytes())
         changed = sorted(k for k in CONFIG_KEYS if previous.get(k) != _config(config)[k])
         if changed:
             raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "
@@ -103,7 +102,7 @@ def write_pairs(plan: PairsPlan) -> Iterator[dict]:
     out = plan.out
     for folder in LAYOUT:
         (out / folder).mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "config.json", orjson.dumps(_config(plan.config), option=orjson.OPT_INDENT_2))
+    atomic_write_bytes(out / "config.json", json_dumps(_config(plan.config), indent=True))
     rows = []
     for pair in plan.pairs:
         image, hole = load_pair(plan.config, plan.entries, plan.size, pair)

@@ -200,6 +200,8 @@ class SimKUNet(nn.Module):
         elif aux is not None and aux.numel():
             raise ValueError(f"Expected no auxiliary images for Sim-0, got {tuple(aux.shape)}")
         h = torch.cat(parts, 1)
+        if image.is_contiguous(memory_format=torch.channels_last):   # the (B, 3k, H, W) aux part makes cat contiguous
+            h = h.contiguous(memory_format=torch.channels_last)
         skips = [h]
         for conv in self.enc:
             h = F.relu(conv(h))

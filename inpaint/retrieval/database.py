@@ -28,7 +28,7 @@ from qdimd.io import atomic_open, atomic_write_bytes
 
 from .descriptors import DescriptorConfig, Pca, apply_pca, create_descriptor_features, describe_images, fit_pca
 from ..images import load_images
-from .search import precompute_topk, search_exact, search_faiss
+from .search import DeviceCopies, precompute_topk, search_exact, search_faiss
 from .weights import check_same_weights, load_database_vgg, vgg_weights_record  # noqa: F401 (re-exported)
 
 FORMAT = "inpaint-imagedb"
@@ -71,6 +71,7 @@ class ImageDB:
         self.config = dict(config)
         self.pca = pca
         self.path: Path | None = None  # the folder it was loaded from (named in errors)
+        self._copies = DeviceCopies()   # the vectors on a GPU, kept between searches
 
     @functools.cached_property
     def _keys(self) -> dict[str, int]:
@@ -105,7 +106,8 @@ class ImageDB:
         """
         if index is not None:
             return search_faiss(index, queries, k, exclude=exclude, dup_threshold=dup_threshold)
-        return search_exact(self.vectors, queries, k, exclude=exclude, dup_threshold=dup_threshold, device=device)
+        return search_exact(self.vectors, queries, k, exclude=exclude, dup_threshold=dup_threshold, device=device,
+                            copies=self._copies)
 
     def search_file(self, query: np.ndarray, k: int, query_path: str | os.PathLike | None, *,
                     dup_threshold: float | None = None, device="cpu") -> tuple[np.ndarray, np.ndarray]:

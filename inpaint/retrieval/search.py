@@ -6,8 +6,10 @@ size. Single CPU queries use float16 matrix-vector products straight on the
 mapped rows (memory-bound, the fastest on CPU); CPU batches convert each chunk
 to float32 for one GEMM. On a GPU each (query block x database chunk) is one
 float16 matrix product on the device (the database is copied there once when it
-fits in half the free memory). Float16 products keep ``k + 16 + k // 2``
-candidates per chunk and re-score them in float32 (the float16 error, ~1e-3, is
+fits in half the free memory, and kept there between calls by a
+:class:`DeviceCopies`, which :class:`~inpaint.retrieval.database.ImageDB` holds);
+excluded ids are masked with one scatter per product, with no read back to the
+host. Float16 products keep ``k + 16 + k // 2`` candidates per chunk and re-score them in float32 (the float16 error, ~1e-3, is
 far below the margin those extra candidates cover). FAISS (``faiss-cpu``,
 optional) gives IVF-Flat or HNSW indexes for large databases, both with the
 inner-product metric.
@@ -54,10 +56,13 @@ def _mask_chunk(sims: torch.Tensor, start: int, excluded: torch.Tensor | None, d
     """Set excluded ids (absolute, ``(Q, E)``, -1 = none) in ``[start, start + n)`` and near-duplicates to -inf."""
     if dup_threshold is not None:
         sims = sims.masked_fill(sims > dup_threshold, float("-inf"))
-    if excluded is not None:
+    if excluded is not None:   # one scatter for the whole block; no nonzero(), which waits for the device
         local = excluded - start
-        qi, ei = ((local >= 0) & (local < sims.shape[1])).nonzero(as_tuple=True)
-        sims[qi, local[qi, ei]] = float("-inf")   # one indexed write for the whole block
+        inside = (local >= 0) & (local < sims.shape[1])
+        index = torch.where(inside, local, 0)
+        # outside ids write column 0's own value back: amin keeps -inf wherever an inside id also lands on column 0
+        values = torch.where(inside, float("-inf"), sims.gather(1, index))
+        sims = sims.scatter_reduce(1, index, values.to(sims.dtype), reduce="amin")
     return sims
 
 
@@ -121,6 +126,26 @@ def _block_topk(
     return best_s, best_i
 
 
+class DeviceCopies:
+    """The database on a GPU, copied once and reused while the same array object is searched (a cache by identity).
+
+    :class:`inpaint.retrieval.database.ImageDB` keeps one, so many small query batches
+    (one query per Sim-K fill) do not copy the database to the device again each time.
+    """
+
+    def __init__(self):
+        self._source = None   # the array the copy was made from (held, so its id stays unique)
+        self._copy: tuple[torch.device, torch.Tensor] | None = None
+
+    def rows(self, vectors, device: torch.device) -> torch.Tensor:
+        """``vectors`` as torch rows on ``device`` when they fit (see :func:`_resident`), else the host rows."""
+        if self._source is vectors and self._copy is not None and self._copy[0] == device:
+            return self._copy[1]
+        rows = _resident(_as_torch_rows(vectors), device)
+        self._source, self._copy = vectors, (device, rows)
+        return rows
+
+
 def _resident(rows: torch.Tensor, device: torch.device, fraction: float = 0.5) -> torch.Tensor:
     """The whole database on a CUDA ``device`` when it takes at most ``fraction`` of its free memory, else ``rows``."""
     if device.type == "cuda":
@@ -140,6 +165,7 @@ def search_exact(
     chunk_rows: int = 32768,
     device: str | torch.device = "cpu",
     query_block: int = 4096,
+    copies: DeviceCopies | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` cosine neighbours of each query.
 
@@ -153,6 +179,8 @@ def search_exact(
         device: where the products run; on a GPU the database is copied there once
             when it fits in half the free memory (else each chunk is moved per query block).
         query_block: queries per matrix product on a GPU (CPU runs take all at once).
+        copies: keeps the database on the GPU between calls (the same ``vectors`` object);
+            without it a call with at most ``query_block`` queries moves the chunks instead.
 
     Returns:
         ``(sims, ids)``: ``(Q, k)`` float32 similarities, best first, and int64
@@ -177,7 +205,10 @@ def search_exact(
         sims, ids = _block_topk(q, _chunks(rows, chunk, device), k, products, excluded, dup_threshold)
         return _pad(sims.numpy(), ids.numpy(), k)
     products = "half" if rows.dtype == torch.float16 else "float32"
-    source = _resident(rows, device) if len(q) > query_block else rows
+    if copies is not None:
+        source = copies.rows(vectors, device)
+    else:
+        source = _resident(rows, device) if len(q) > query_block else rows
     parts = []
     for b0 in range(0, len(q), query_block):
         block_ex = None if excluded is None else excluded[b0 : b0 + query_block].to(device)

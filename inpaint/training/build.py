@@ -22,7 +22,7 @@ from ..retrieval.simk import DEFAULT_DUP_THRESHOLD
 from ..checkpoint import read_checkpoint
 from .config import TrainConfig
 from .data import DataConfig, InpaintDataset, training_files, training_masks, training_neighbours
-from .distributed import DistInfo, main_first
+from .distributed import DistInfo, Share, main_first
 from .losses import InpaintingLoss, LossWeights
 
 
@@ -45,9 +45,9 @@ def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: Di
     """The training dataset (scans cached in ``out``, the main process first) and the database (or None)."""
     data = DataConfig(config.size, config.seed, config.masks, config.hole_value, config.augment_masks, config.k,
                       config.mask_kind)
-    with main_first(info):
-        masks = training_masks(config.masks, problems, out / "scan-masks.json") if config.masks else None
-        files = training_files(config.images, problems, out / "scan-images.json") if config.images else None
+    share = Share(info)   # the header scans split over the processes
+    masks = training_masks(config.masks, problems, out / "scan-masks.json", share) if config.masks else None
+    files = training_files(config.images, problems, out / "scan-images.json", share) if config.images else None
     if masks is not None:   # the same polarity rule as eval, fill and qdimd bucket --from
         check_polarity(problems, str(config.masks), sample_hole_ratios(masks, config.hole_value), config.hole_value)
     if config.db is None:
@@ -103,8 +103,8 @@ def init_weights(model: nn.Module, path: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def build_val_pairs(config: TrainConfig, problems: ProblemLog, out: Path, db) -> list:
-    """The fixed validation set of a run (see :mod:`inpaint.training.validate`)."""
+def build_val_pairs(config: TrainConfig, problems: ProblemLog, out: Path, db, info: DistInfo = DistInfo()) -> list:
+    """The fixed validation set of a run (see :mod:`inpaint.training.validate`), the same in every process."""
     from .validate import build_val_set
 
     neighbours = None
@@ -118,7 +118,8 @@ def build_val_pairs(config: TrainConfig, problems: ProblemLog, out: Path, db) ->
             return [db.files[j] for j in cand[cand >= 0][: config.k]]
 
     pairs = build_val_set(config.val_images, config.size, config.seed, config.val_masks, hole_value=config.hole_value,
-                          problems=problems, cache=out / "scan-val-images.json", neighbours=neighbours)
+                          problems=problems, cache=out / "scan-val-images.json", neighbours=neighbours,
+                          share=Share(info))
     if not pairs:
         raise InputError(f"{config.val_images}: no validation pair (no photo, or no mask in any bucket)")
     return pairs

@@ -64,6 +64,7 @@ class TrainConfig:
     workers: int | None = 0
     device: str = "auto"
     amp: bool = True
+    dist_timeout: float = 3600.0   # seconds a collective waits (torchrun runs); inpaint.training.distributed.DEFAULT_DIST_TIMEOUT
     mask_kind: str = "qdimd"  # a qdimd.kinds spec (inpaint train --mask-kind), e.g. "lama-train" or "mat:0.5,qdimd:0.5"
 
     def to_dict(self) -> dict:
@@ -113,6 +114,8 @@ def _check_ranges(config: TrainConfig) -> None:
                          f"and --val-images {config.val_images}")
     if config.val_masks is not None and config.val_every is None:
         raise ValueError("Expected --val-masks with --val-every N and --val-images DIR")
+    if not (config.dist_timeout > 0 and math.isfinite(config.dist_timeout)):
+        raise ValueError(f"Expected --dist-timeout SECONDS > 0, got {config.dist_timeout}")
     if config.workers is not None and config.workers < 0:
         raise ValueError(f"Expected --workers >= 0, got {config.workers}")
 

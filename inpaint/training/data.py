@@ -7,8 +7,10 @@ epoch ``e = s // n`` drawn from ``default_rng([seed, e])``, and its mask is mask
 ``--masks DIR``, item ``s`` of :class:`qdimd.files.folder.MaskFiles`: a file picked by
 ``default_rng([seed, s])``, augmented from the same generator unless ``--no-augment``,
 the PConv paper's recipe). A run's data position
-is therefore one integer, the same for any number of workers or processes, and
-``--resume`` replays exactly.
+is therefore one integer, the samples consumed by all processes together (the
+``samples`` column of ``log.csv``), the same for any number of workers or
+processes: ``--resume`` replays exactly, and continues from that sample when
+the number of processes changed.
 
 Items are uint8 (photos decoded by :func:`inpaint.training.photos.decode_photo`):
 the float conversion and the ImageNet normalisation happen on the training
@@ -198,30 +200,36 @@ class InpaintDataset(torch.utils.data.Dataset):
 class StepBatchSampler(torch.utils.data.Sampler):
     """Batches of global sample indices from ``start_step`` on, sharded over processes.
 
-    Step ``t`` of rank ``r`` gets ``t*B*W + r*B ... + B - 1`` (``B`` per-process batch,
-    ``W`` world size): every process sees distinct samples and the stream
-    restarts exactly at any step. Plays the role of ``DistributedSampler`` with
-    an exact, step-level resume position.
+    Step ``start_step + t`` of rank ``r`` gets ``S + t*B*W + r*B ... + B - 1`` (``S`` the
+    first sample, ``B`` per-process batch, ``W`` world size): every process sees distinct
+    samples, and the stream continues at any sample, so a run resumed with another number
+    of processes (or another batch) goes on from the sample where it stopped, with no gap
+    and no repeat. Plays the role of ``DistributedSampler`` with an exact resume position.
 
     Args:
         batch_size: per-process batch size.
-        start_step: first step to yield.
+        start_step: first step to yield (counts towards ``max_steps``).
         max_steps: stop before this step (None = infinite).
         rank, world_size: this process and the process count.
+        start_sample: first global sample of ``start_step`` (the samples all processes
+            consumed before it); default ``start_step * B * W``.
     """
 
-    def __init__(self, batch_size: int, start_step: int = 0, max_steps: int | None = None, rank: int = 0, world_size: int = 1):
+    def __init__(self, batch_size: int, start_step: int = 0, max_steps: int | None = None, rank: int = 0, world_size: int = 1,
+                 start_sample: int | None = None):
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"Expected batch_size >= 1 and 0 <= rank < world_size, got {batch_size}, {rank}, {world_size}")
+        if start_sample is not None and start_sample < 0:
+            raise ValueError(f"Expected start_sample >= 0, got {start_sample}")
         self.batch_size, self.start_step, self.max_steps = batch_size, start_step, max_steps
         self.rank, self.world_size = rank, world_size
+        self.start_sample = start_step * batch_size * world_size if start_sample is None else start_sample
 
     def __iter__(self) -> Iterator[list[int]]:
-        step = self.start_step
+        step, first = self.start_step, self.start_sample + self.rank * self.batch_size
         while self.max_steps is None or step < self.max_steps:
-            first = (step * self.world_size + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
-            step += 1
+            step, first = step + 1, first + self.batch_size * self.world_size
 
     def __len__(self) -> int:
         if self.max_steps is None:
@@ -229,19 +237,22 @@ class StepBatchSampler(torch.utils.data.Sampler):
         return max(0, self.max_steps - self.start_step)
 
 
-def training_files(images: str | os.PathLike, problems: ProblemLog, cache: str | os.PathLike | None = None) -> list[Path]:
+def training_files(images: str | os.PathLike, problems: ProblemLog, cache: str | os.PathLike | None = None,
+                   share=None) -> list[Path]:
     """Readable photos under ``images`` (recursive); unreadable ones reported in ``problems``.
 
     Args:
         cache: scan cache file (see :func:`inpaint.training.photos.cached_scan`); None scans.
+        share: the processes that share the scan (see :func:`~inpaint.training.photos.cached_scan`).
     """
-    return cached_scan(images, cache, problems)
+    return cached_scan(images, cache, problems, share=share)
 
 
-def training_masks(masks: str | os.PathLike, problems: ProblemLog, cache: str | os.PathLike | None = None) -> list[Path]:
+def training_masks(masks: str | os.PathLike, problems: ProblemLog, cache: str | os.PathLike | None = None,
+                   share=None) -> list[Path]:
     """Readable mask files under ``masks`` (recursive); unreadable ones reported in ``problems``."""
     try:
-        return cached_scan(masks, cache, problems, MASK_SUFFIXES)
+        return cached_scan(masks, cache, problems, MASK_SUFFIXES, share=share)
     except InputError as exc:
         if "no readable images" in str(exc):
             raise InputError(f"{masks}: no readable mask files") from None

@@ -1,7 +1,10 @@
 """Training logs: a CSV of the loss terms per logged step, TensorBoard when installed, sample grids.
 
-Files in the run folder: ``log.csv`` (``step, total, valid, hole, perceptual,
-style, tv, grad_norm, bad_steps, lr, images_per_s``: means over the steps since
+Files in the run folder: ``log.csv`` (``step, samples, total, valid, hole, perceptual,
+style, tv, grad_norm, bad_steps, lr, images_per_s``; ``samples``: the training
+samples all processes consumed together up to the row's step, which runs on
+without gap or repeat when a run is resumed with another number of processes;
+the loss terms: means over the steps since
 the previous row, skipped non-finite steps left out of the means and counted in
 ``bad_steps``; then the ``val_*`` columns of a run with validation, filled on
 validation steps), ``tb/`` (TensorBoard events: ``train/<column>`` and
@@ -23,7 +26,7 @@ from qdimd.io import atomic_write_bytes
 
 from ..nn.vgg import denormalize
 
-COLUMNS = ("step", "total", "valid", "hole", "perceptual", "style", "tv", "grad_norm", "bad_steps", "lr", "images_per_s")
+COLUMNS = ("step", "samples", "total", "valid", "hole", "perceptual", "style", "tv", "grad_norm", "bad_steps", "lr", "images_per_s")
 
 
 class RunLog:
@@ -58,7 +61,7 @@ class RunLog:
     def write(self, step: int, values: dict[str, float]) -> None:
         """One row: any of the columns (missing ones stay empty)."""
         with open(self.path, "a", newline="") as f:
-            row = {"step": step, **{k: f"{v:.6g}" for k, v in values.items() if k in self.columns}}
+            row = {"step": step, **{k: v if isinstance(v, int) else f"{v:.6g}" for k, v in values.items() if k in self.columns}}
             csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(row)
         if self.tb is not None:
             for k, v in values.items():

@@ -7,8 +7,9 @@ The run folder holds ``checkpoint.pt`` (written atomically every
 ``val_every``), ``config.json``, ``log.csv``, ``tb/``, ``samples/`` and the
 header scans of the photo folders (``scan-*.json``). ``resume`` continues from
 ``checkpoint.pt`` exactly: model, optimiser, EMA, step, torch RNG states (CUDA
-ones for the devices present) and the data position (one integer, see
-:mod:`inpaint.training.data`) are restored.
+ones for the devices present) and the data position (the samples all processes
+consumed together, one integer, see :mod:`inpaint.training.data`) are restored;
+resumed with another number of processes, the data go on from that sample.
 
 Steps never wait for the device (:mod:`inpaint.training.step`); every
 ``log_every`` steps the interval's means are read, logged and checked: after
@@ -16,8 +17,9 @@ Steps never wait for the device (:mod:`inpaint.training.step`); every
 :class:`~inpaint.checkpoint.NonFiniteError` (no checkpoint is written
 then, and none ever holds a non-finite value).
 
-Multi-process runs (``torchrun``) use DistributedDataParallel; ``batch_size`` is
-per process; rank 0 alone logs, validates and writes checkpoints. Model
+Multi-process runs (``torchrun``, one process included) use DistributedDataParallel;
+``batch_size`` is per process; every process scores a share of the validation
+pairs; rank 0 alone logs and writes checkpoints. Model
 initialisation draws from a generator seeded with ``seed``; the run happens
 inside ``torch.random.fork_rng`` with the global generator seeded from ``seed``
 (so a random smoke-test VGG is identical in every process) and, on resume,
@@ -46,7 +48,7 @@ from ..checkpoint import (NonFiniteError, checkpoint_payload, prune_checkpoints,
                          unwrap, write_checkpoint)
 from .config import RESUME_KEYS, TrainConfig, is_simk, model_kwargs, resolve_config
 from .data import StepBatchSampler
-from .distributed import DistInfo, destroy_process_group, env_dist_info, init_process_group, resolve_device
+from .distributed import DistInfo, Share, destroy_process_group, env_dist_info, init_process_group, resolve_device
 from .log import RunLog, render_grid
 from .step import KEYS, Ema, Stepper, make_optimizer
 
@@ -92,7 +94,7 @@ def train(
     if device.type == "cuda":
         torch.cuda.set_device(device)
     benchmark = torch.backends.cudnn.benchmark
-    init_process_group(info, device)
+    init_process_group(info, device, config.dist_timeout)
     try:
         torch.backends.cudnn.benchmark = device.type == "cuda" or benchmark
         with torch.random.fork_rng(devices=cuda):
@@ -113,6 +115,17 @@ def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
     if diff:
         raise InputError(f"{ckpt_path}: cannot resume with changed options {', '.join('--' + k.replace('_', '-') for k in diff)}")
     return payload
+
+
+def _validate(net: nn.Module, pairs: list, device: torch.device, batch_size: int, amp: bool, info: DistInfo) -> dict:
+    """Validation scores, each process scoring a share of ``pairs`` (the same BatchNorm statistics: rank 0's)."""
+    from .validate import score_rows, summarize
+
+    share = Share(info)
+    if share.active:
+        for buffer in net.buffers():
+            torch.distributed.broadcast(buffer, 0)
+    return summarize(share.gather(score_rows(net, share.part(pairs), device, batch_size=batch_size, amp=amp)))
 
 
 def _load_optimizer(optimizer: torch.optim.Optimizer, state: dict, fused: bool) -> None:
@@ -145,7 +158,7 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
         loss_fn.to(memory_format=torch.channels_last)
     optimizer, fused = make_optimizer((p for p in model.parameters() if p.requires_grad), config.lr, device)
     ema = Ema(model, config.ema) if config.ema else None
-    step, best = 0, None
+    step, best, samples = 0, None, 0
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
         _load_optimizer(optimizer, payload["optimizer"], fused)
@@ -153,6 +166,7 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
             ema.module.load_state_dict(payload["ema_state_dict"])
         set_rng_state(payload["rng"])
         step, best = int(payload["data_position"]), payload.get("best")
+        samples = int(payload.get("samples", step * config.batch_size * payload.get("world_size", info.world_size)))
     forward = model
     if info.distributed:
         forward = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -162,8 +176,8 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
                       channels_last=channels_last, clip_grad=config.clip_grad, ema=ema)
 
     dataset, db = build_dataset(config, problems, out, info)
-    pairs = build_val_pairs(config, problems, out, db) if config.val_every and info.is_main else []
-    sampler = StepBatchSampler(config.batch_size, step, config.max_steps, info.rank, info.world_size)
+    pairs = build_val_pairs(config, problems, out, db, info) if config.val_every else []
+    sampler = StepBatchSampler(config.batch_size, step, config.max_steps, info.rank, info.world_size, samples)
     loader = make_loader(dataset, sampler, config.workers, device)
     log = None
     if info.is_main:
@@ -171,10 +185,12 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
 
         atomic_write_bytes(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
         log = RunLog(out, resume_step=step if payload is not None else None, extra=tuple(columns(pairs)) if pairs else ())
-    save = dict(model_name=config.model, model_kwargs=kwargs, config=config.to_dict(), optimizer=optimizer)
+    save = dict(model_name=config.model, model_kwargs=kwargs, config=config.to_dict(), optimizer=optimizer,
+                world_size=info.world_size)
 
     def checkpoint(paths):
-        write_checkpoint(paths, checkpoint_payload(model, step=step, ema=ema.module if ema else None, best=best, **save))
+        write_checkpoint(paths, checkpoint_payload(model, step=step, ema=ema.module if ema else None, best=best,
+                                                   samples=samples, **save))
 
     last_saved, latest, tick, seen, diverged = step, {}, time.perf_counter(), 0, False
     try:
@@ -182,7 +198,8 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
             image, valid, output = stepper.step(batch)
             step += 1
             seen += image.shape[0] * info.world_size
-            row = {}
+            samples += config.batch_size * info.world_size
+            row = {"samples": samples}
             if step % config.log_every == 0 or step == config.max_steps:
                 stats = stepper.read()
                 diverged = stats["bad_streak"] >= config.max_bad_steps
@@ -191,14 +208,14 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
                 tick, seen = now, 0
                 latest = {k: stats[k] for k in KEYS}
             if pairs and step % config.val_every == 0 and not diverged:
-                from .validate import BEST_KEY, score
+                from .validate import BEST_KEY
 
-                row.update(score(ema.module if ema else model, pairs, device, batch_size=config.batch_size,
-                                 amp=stepper.amp))
+                row.update(_validate(ema.module if ema else model, pairs, device, config.batch_size, stepper.amp, info))
                 if best is None or row[BEST_KEY] < best["score"]:
                     best = {"step": step, "score": row[BEST_KEY], "metric": BEST_KEY}
-                    checkpoint([out / "best.pt"])
-            if log is not None and row:
+                    if info.is_main:
+                        checkpoint([out / "best.pt"])
+            if log is not None and len(row) > 1:
                 log.write(step, row)
             if diverged:
                 raise NonFiniteError(

@@ -10,9 +10,10 @@ is a deterministic function of the file and the size.
 
 The header scan (:func:`cached_scan`) opens every file's header once and writes
 the readable list (and the unreadable ones with their reason) to the run folder;
-a resumed run, and the other processes of a multi-process run, read that list
-instead of scanning again, so a million photos are scanned once per run and the
-data of a resumed run stays the same even if files are added to the folder.
+a resumed run reads that list instead of scanning again, so a million photos are
+scanned once per run and the data of a resumed run stays the same even if files
+are added to the folder. In a multi-process run the processes scan a share each
+and gather the lists (no process waits on another's scan of the whole folder).
 """
 from __future__ import annotations
 
@@ -74,11 +75,25 @@ def scan_images(files: Sequence[Path], problems: ProblemLog) -> list[Path]:
     return good
 
 
+def _read_scan(cache, root: Path, suffixes: Sequence[str]) -> dict | None:
+    """A cached scan of ``root`` (None: no cache, unreadable, or another root or suffixes)."""
+    if cache is None or not Path(cache).is_file():
+        return None
+    try:
+        data = json.loads(Path(cache).read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("root") != str(root) or data.get("suffixes") != list(suffixes):
+        return None
+    return data
+
+
 def cached_scan(
     root: str | os.PathLike,
     cache: str | os.PathLike | None,
     problems: ProblemLog,
     suffixes: Sequence[str] = IMAGE_SUFFIXES,
+    share=None,
 ) -> list[Path]:
     """Readable image files under ``root`` (recursive, sorted), scanned once and cached.
 
@@ -88,26 +103,28 @@ def cached_scan(
             root; written otherwise); None scans without caching.
         problems: receives the unreadable files (also when they come from the cache).
         suffixes: file name endings to consider.
+        share: a :class:`inpaint.training.distributed.Share` of a multi-process run: the main
+            process's cache decides for all, a new scan is split over the processes and
+            gathered, the main process writes the cache. None: this process alone.
 
     Raises:
         InputError: no readable file under ``root``.
     """
     root = Path(root)
-    data = None
-    if cache is not None and Path(cache).is_file():
-        try:
-            data = json.loads(Path(cache).read_text(encoding="utf-8"))
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or data.get("root") != str(root) or data.get("suffixes") != list(suffixes):
-            data = None
+    read = lambda: _read_scan(cache, root, suffixes)  # noqa: E731
+    data = share.from_main(read) if share is not None else read()
     if data is None:
+        files = find_images(root, suffixes)
         scanned = ProblemLog()
-        files = scan_images(find_images(root, suffixes), scanned)
-        data = {"root": str(root), "suffixes": list(suffixes),
-                "files": [_relative(p, root) for p in files],
-                "unreadable": [[p.path, p.reason] for p in scanned.problems]}
-        if cache is not None:
+        good = scan_images(share.part(files) if share is not None else files, scanned)
+        found = [_relative(p, root) for p in good]
+        bad = [[p.path, p.reason] for p in scanned.problems]
+        if share is not None:   # back in the listing's order
+            order = {str(p): i for i, p in enumerate(files)}
+            found = sorted(share.gather(found), key=lambda f: order[str(root / f if f else root)])
+            bad = sorted(share.gather(bad), key=lambda b: order.get(b[0], -1))
+        data = {"root": str(root), "suffixes": list(suffixes), "files": found, "unreadable": bad}
+        if cache is not None and (share is None or share.is_main):
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(cache, json.dumps(data).encode())
     for path, reason in data["unreadable"]:

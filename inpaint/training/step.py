@@ -22,10 +22,27 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .batches import model_inputs
+from .batches import imagenet_affine, model_inputs
 from .losses import TERMS
 
 KEYS = ("total",) + TERMS
+
+
+def total_norm(grads: list[torch.Tensor], foreach: bool) -> torch.Tensor:
+    """The 2-norm of all gradients together, on the device (``torch.nn.utils.get_total_norm`` where torch has it, >= 2.6)."""
+    if hasattr(torch.nn.utils, "get_total_norm"):
+        return torch.nn.utils.get_total_norm(grads, foreach=foreach)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach()) for g in grads]))
+
+
+def clip_with_norm_(params: list[torch.Tensor], max_norm: float, norm: torch.Tensor, foreach: bool) -> None:
+    """Scale the gradients so their total ``norm`` is at most ``max_norm`` (without reading ``norm`` on the host)."""
+    if hasattr(torch.nn.utils, "clip_grads_with_norm_"):
+        return torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=foreach)
+    grads = [p.grad for p in params if p.grad is not None]
+    coef = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(coef.to(g.device))
 
 
 def make_optimizer(params, lr: float, device: torch.device) -> tuple[torch.optim.Optimizer, bool]:
@@ -83,6 +100,7 @@ class Stepper:
         self.buffers = [b for m in bns for b in m.buffers()]
         self.backup = [torch.empty_like(b) for b in self.buffers]
         self.distributed = dist.is_available() and dist.is_initialized()
+        self.affine = imagenet_affine(device)   # on the device once: no host-to-device copy inside a step
         self._reset()
 
     def _reset(self) -> None:
@@ -93,7 +111,7 @@ class Stepper:
 
     def step(self, batch: dict):
         """One step; returns ``(image, valid, output)`` (normalised, on the device)."""
-        image, valid, aux = model_inputs(batch, self.device, self.channels_last)
+        image, valid, aux = model_inputs(batch, self.device, self.channels_last, self.affine)
         if self.buffers:
             torch._foreach_copy_(self.backup, self.buffers)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -102,12 +120,12 @@ class Stepper:
         self.optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads, foreach=self.device.type != "cpu") if grads else torch.zeros((), device=self.device)
+        norm = total_norm(grads, foreach=self.device.type != "cpu") if grads else torch.zeros((), device=self.device)
         bad = (~(torch.isfinite(terms["total"]) & torch.isfinite(norm))).float()
         if self.distributed:   # every process skips the same steps
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         if self.clip_grad is not None:
-            torch.nn.utils.clip_grads_with_norm_(self.params, self.clip_grad, norm, foreach=self.device.type != "cpu")
+            clip_with_norm_(self.params, self.clip_grad, norm, foreach=self.device.type != "cpu")
         if self.fused:
             self.optimizer.found_inf = bad
             self.optimizer.step()

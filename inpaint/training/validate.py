@@ -34,7 +34,7 @@ from qdimd.io import resize_hole
 from ..evaluation.metrics import aggregate, image_metrics
 from ..evaluation.pairing import MaskEntry, load_hole, pair_images, read_split, rebucket
 from ..nn.vgg import denormalize
-from .batches import normalize_uint8
+from .batches import imagenet_affine, normalize_uint8
 from .photos import cached_scan, decode_photo
 
 METRICS = ("hole_l1", "psnr", "ssim")
@@ -70,7 +70,7 @@ def generated_entries(size: tuple[int, int], seed: int, per_group: int) -> dict[
 
 def build_val_set(images: str, size: tuple[int, int], seed: int, masks: str | None = None, *,
                   hole_value: int = 255, problems: ProblemLog | None = None, cache: Path | None = None,
-                  neighbours=None) -> list[ValPair]:
+                  neighbours=None, share=None) -> list[ValPair]:
     """The fixed validation pairs of a run (see the module docstring).
 
     Args:
@@ -82,9 +82,10 @@ def build_val_set(images: str, size: tuple[int, int], seed: int, masks: str | No
         problems: unreadable photos and masks go here.
         cache: header scan cache file for ``images``.
         neighbours: Sim-K: ``neighbours(path) -> tuple of k neighbour files``.
+        share: the processes that share the header scan (:func:`inpaint.training.photos.cached_scan`).
     """
     problems = problems if problems is not None else ProblemLog()
-    files = cached_scan(images, cache, problems)
+    files = cached_scan(images, cache, problems, share=share)
     root = Path(images)
     names = [f.relative_to(root).as_posix() if f != root else f.name for f in files]
     per_group = max(1, math.ceil(len(files) / (2 * (len(DEFAULT_EDGES) - 1))))
@@ -111,15 +112,15 @@ def columns(pairs: Sequence[ValPair]) -> list[str]:
     return [f"val_{m}" for m in METRICS] + [f"val_b{b}_{m}" for b in buckets for m in METRICS]
 
 
-def _composite(model, pairs: Sequence[ValPair], device, amp: bool, size) -> list[tuple[np.ndarray, np.ndarray]]:
+def _composite(model, pairs: Sequence[ValPair], device, amp: bool, size, affine) -> list[tuple[np.ndarray, np.ndarray]]:
     gts = np.stack([decode_photo(p.image, size) for p in pairs])
     holes = np.stack([p.hole for p in pairs])
-    image = normalize_uint8(torch.from_numpy(gts).permute(0, 3, 1, 2).to(device))
+    image = normalize_uint8(torch.from_numpy(gts).permute(0, 3, 1, 2).to(device), affine)
     valid = torch.from_numpy(~holes)[:, None].to(device, torch.float32)
     aux = ()
     if pairs[0].aux:
         stack = np.stack([np.stack([decode_photo(a, size) for a in p.aux]) for p in pairs])
-        aux = (normalize_uint8(torch.from_numpy(stack).permute(0, 1, 4, 2, 3).to(device)),)
+        aux = (normalize_uint8(torch.from_numpy(stack).permute(0, 1, 4, 2, 3).to(device), affine),)
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(image * valid, valid, *aux)
     pixels = (denormalize(out.float()).permute(0, 2, 3, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
@@ -127,25 +128,42 @@ def _composite(model, pairs: Sequence[ValPair], device, amp: bool, size) -> list
     return list(zip(comp, gts))
 
 
-def score(model: torch.nn.Module, pairs: Sequence[ValPair], device: torch.device, *, batch_size: int = 8,
-          amp: bool = False) -> dict[str, float]:
-    """Validation scores ``{"val_hole_l1": ..., "val_b1_psnr": ...}`` of ``model`` (run in eval mode, restored after)."""
+def score_rows(model: torch.nn.Module, pairs: Sequence[ValPair], device: torch.device, *, batch_size: int = 8,
+               amp: bool = False) -> list[tuple[int, dict]]:
+    """``(bucket, metrics)`` of each pair (``model`` run in eval mode, restored after); :func:`summarize` them.
+
+    The processes of a multi-process run each score a share of the pairs and gather the rows.
+    """
+    if not pairs:
+        return []
     size = pairs[0].hole.shape
+    affine = imagenet_affine(device)
     was_training = model.training
     model.eval()
     rows: list[tuple[int, dict]] = []
     try:
         for first in range(0, len(pairs), batch_size):
             chunk = pairs[first:first + batch_size]
-            for p, (comp, gt) in zip(chunk, _composite(model, chunk, device, amp, size)):
+            for p, (comp, gt) in zip(chunk, _composite(model, chunk, device, amp, size, affine)):
                 m = image_metrics(comp, gt)
                 m["hole_l1"] = m["l1"] * p.hole.size / max(1, int(p.hole.sum()))   # same errors, over the hole only
-                rows.append((p.bucket, m))
+                rows.append((p.bucket, {k: float(m[k]) for k in METRICS}))
     finally:
         model.train(was_training)
+    return rows
+
+
+def summarize(rows: Sequence[tuple[int, dict]]) -> dict[str, float]:
+    """Validation scores ``{"val_hole_l1": ..., "val_b1_psnr": ...}`` of :func:`score_rows` rows."""
     out = {}
     for name in METRICS:
         out[f"val_{name}"] = aggregate(m[name] for _, m in rows).mean
         for b in sorted({b for b, _ in rows}):
             out[f"val_b{b}_{name}"] = aggregate(m[name] for bb, m in rows if bb == b).mean
     return out
+
+
+def score(model: torch.nn.Module, pairs: Sequence[ValPair], device: torch.device, *, batch_size: int = 8,
+          amp: bool = False) -> dict[str, float]:
+    """Validation scores ``{"val_hole_l1": ..., "val_b1_psnr": ...}`` of ``model`` (run in eval mode, restored after)."""
+    return summarize(score_rows(model, pairs, device, batch_size=batch_size, amp=amp))

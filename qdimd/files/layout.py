@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import struct
 import tarfile
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -36,8 +37,10 @@ import numpy as np
 
 try:
     from isal import isal_zlib as _deflate
-except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same pixels in other bytes
+except ImportError:  # isal is a dependency, missing on a stock Python: zlib gives the same pixels in other bytes
     _deflate = zlib
+    warnings.warn("isal is not installed: PNG masks are compressed with zlib (same pixels, slower; pip install isal)",
+                  stacklevel=2)
 
 LAYOUTS: tuple[str, ...] = ("plain", "qdimd")
 FORMATS: tuple[str, ...] = ("png", "tar")

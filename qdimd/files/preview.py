@@ -65,11 +65,11 @@ def render_contact_sheet(holes: Sequence[np.ndarray], labels: Sequence[str], *, 
 def _hole_value_of(folder: Path) -> int:
     config = folder / "config.json"
     if config.is_file():
-        import orjson
+        from ..io import JSONDecodeError, json_loads
 
         try:
-            return int(orjson.loads(config.read_bytes()).get("hole_value", 255))
-        except (orjson.JSONDecodeError, TypeError, ValueError):
+            return int(json_loads(config.read_bytes()).get("hole_value", 255))
+        except (JSONDecodeError, TypeError, ValueError):
             pass
     return 255
 

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import orjson
 
 from ..errors import InputError
 from ..masks.generator import MaskConfig
 from .layout import FORMATS, LAYOUTS, Task, check_png_bits, part_range, plan_tasks
-from ..io import atomic_write_bytes
+from ..io import JSONDecodeError, atomic_write_bytes, json_dumps, json_loads
 from .writetask import PARTS_DIR, WriteSpec, _worker_generator, file_of, run_task
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
@@ -149,8 +148,8 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     config_path = out / CONFIG_NAME
     if config_path.is_file():
         try:
-            found = orjson.loads(config_path.read_bytes())
-        except orjson.JSONDecodeError as exc:
+            found = json_loads(config_path.read_bytes())
+        except JSONDecodeError as exc:
             raise InputError(f"{config_path}: not a qdimd config ({exc}); choose another --out") from None
         found, expected = comparable_config(found), comparable_config(wanted)
         if found != expected:
@@ -162,7 +161,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     out.mkdir(parents=True, exist_ok=True)
     (out / PARTS_DIR).mkdir(exist_ok=True)
     if not config_path.is_file():
-        atomic_write_bytes(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        atomic_write_bytes(config_path, json_dumps(wanted, indent=True, sort_keys=True) + b"\n")
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")
     names = {file_of(spec, i).split(":")[0] for t in tasks for i in range(t.first, t.stop)}
     files = set(os.listdir(out))

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from ..buckets import border_distance
-from ..io import atomic_open, atomic_write_bytes
+from ..io import atomic_open, atomic_write_bytes, json_dumps
 from ..masks.generator import MaskConfig, MaskGenerator
 from .layout import Task, encode_png_rows, mask_stem, png_rows, shard_name, tar_member
 
@@ -156,7 +155,7 @@ def run_task(spec: WriteSpec, task: Task) -> int:
             for p, hole in zip(params, holes):
                 file = file_of(spec, p.index)
                 writer.writerow([p.index, file, repr(int(np.count_nonzero(hole)) / size), border_distance(hole),
-                                 orjson.dumps(p.to_dict()).decode()])
+                                 json_dumps(p.to_dict()).decode()])
                 batch.append((file, png_rows(hole, spec.hole_value, spec.png_bits)))
             put(batch)
     atomic_write_bytes(Path(spec.out) / PARTS_DIR / task.part_name, rows.getvalue().encode())

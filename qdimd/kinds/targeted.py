@@ -162,11 +162,11 @@ def draws_per_cell(manifest) -> list[tuple[int, str, int, float]]:
     the ``draws`` of each record; plain ``qdimd`` rows count 1). The cost of each cell relative to a free draw."""
     import csv
 
-    import orjson
+    from ..io import json_loads
 
     cells: dict[tuple[int, str], list[int]] = {}
     with open(manifest, newline="") as f:
         for row in csv.DictReader(f):
-            draws = int(orjson.loads(row["params"]).get("draws", 1))
+            draws = int(json_loads(row["params"]).get("draws", 1))
             cells.setdefault((int(row["bucket"]), row["group"]), []).append(draws)
     return [(b, g, len(v), sum(v) / len(v)) for (b, g), v in sorted(cells.items())]

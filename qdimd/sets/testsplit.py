@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
-import orjson
 
 from ..version import __version__
 from ..buckets import DEFAULT_EDGES, GROUPS, border_distance, default_margin
 from ..errors import InputError
 from ..masks.generator import MaskConfig
-from ..io import PathLike, atomic_write_bytes
+from ..io import PathLike, atomic_write_bytes, json_dumps
 from ..files.layout import encode_png
 from ..files.writer import map_in_workers
 from .stats import format_readme, summarize
@@ -128,7 +127,7 @@ def run_chunk(spec: BucketSpec, store, chunk: Chunk) -> int:
         file = file_of(chunk.bucket, chunk.group, index)
         ratio = float(np.count_nonzero(hole)) / hole.size
         writer.writerow([index, file, repr(ratio), border_distance(hole), spec.margin, chunk.bucket, chunk.group,
-                         orjson.dumps(params.to_dict()).decode()])
+                         json_dumps(params.to_dict()).decode()])
         if not (spec.resume and (out / file).exists()):
             atomic_write_bytes(out / file, encode_png(hole, spec.hole_value))
     atomic_write_bytes(out / PARTS_DIR / chunk.part_name, rows.getvalue().encode())

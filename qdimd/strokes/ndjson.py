@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Collection, Iterator, NamedTuple
 
 import numpy as np
-import orjson
 
 from ..errors import ProblemLog
-from ..io import PathLike
+from ..io import JSONDecodeError, PathLike, json_loads
 
 RAW_LIMIT = 1e5  # canvas pixels; raw coordinates beyond this are absurd
 KEY_LIMIT = 2**64
@@ -170,8 +169,8 @@ def parse_record(line: bytes | str, simplify_raw: float | None = None) -> Record
         BadRecord: the line is not a valid Quick, Draw! record (the message says why).
     """
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
+        obj = json_loads(line)
+    except JSONDecodeError as exc:
         raise BadRecord(f"malformed JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise BadRecord(f"Expected a JSON object, got {type(obj).__name__}")

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import orjson
 
 from ..errors import InputError
-from ..io import PathLike, atomic_open
+from ..io import PathLike, atomic_open, json_dumps, json_loads
 
 MAGIC = b"QDSTORE\x00"
 FORMAT = "qdimd-stroke-store"
@@ -63,7 +62,7 @@ def read_header(path: Path) -> tuple[dict, int]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
     try:
-        header = orjson.loads(raw)
+        header = json_loads(raw)
         if header.get("format") != FORMAT:
             raise ValueError("foreign format")
         if header.get("version") != VERSION:
@@ -100,10 +99,10 @@ def write_store_file(path: PathLike, categories: Sequence[str], lengths: Mapping
         specs[name] = {"dtype": dtype, "shape": [int(lengths[name]), *tail], "offset": offset}
         offset = _align(offset + int(lengths[name]) * int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize)
     header = {"format": FORMAT, "version": VERSION, "categories": list(categories), "arrays": specs}
-    base = _align(16 + len(orjson.dumps(header)))
+    base = _align(16 + len(json_dumps(header)))
     while True:  # shift every offset past the header (the header grows with the offsets' digits)
         shifted = {**header, "arrays": {n: {**s, "offset": s["offset"] + base} for n, s in specs.items()}}
-        head = orjson.dumps(shifted)
+        head = json_dumps(shifted)
         if 16 + len(head) <= base:
             break
         base += ALIGN

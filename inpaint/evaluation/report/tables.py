@@ -18,11 +18,10 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import orjson
 from PIL import Image
 
 from qdimd.buckets import default_margin
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, json_dumps
 
 from ..pairing import split_margin
 from ..bins import cell_order, cell_title
@@ -243,7 +242,7 @@ def write_report(plan: EvalPlan) -> dict[str, Path]:
         "notes": notes,
         "results": results,
     }
-    atomic_write_bytes(out / "results.json", orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    atomic_write_bytes(out / "results.json", json_dumps(info, indent=True))
     grids = write_grids(plan)
     atomic_write_bytes(out / "report.html", report_html(plan, results, notes, table_markdown(results, [s.label for s in plan.specs], c.metrics, c.bins)).encode("utf-8"))
     files = {"report": out / "report.md", "report_html": out / "report.html", "results_csv": out / "results.csv", "results_json": out / "results.json",

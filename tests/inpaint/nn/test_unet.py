@@ -123,3 +123,18 @@ def test_decoder_channel_share_equals_per_channel_masks():
             if i < len(model.dec) - 1:
                 h = torch.nn.functional.leaky_relu(bn(h), 0.2)
         torch.testing.assert_close(model(x, valid), h, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_simk_keeps_channels_last_into_the_first_convolution(k):
+    """Channels-last inputs (CUDA training) reach the first convolution channels-last: the input cat must not drop it."""
+    model = SimKUNet(k, layer_size=5, width=0.125).to(memory_format=torch.channels_last)
+    seen = []
+    model.enc[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    cl = torch.channels_last
+    image = torch.randn(2, 3, 32, 32).contiguous(memory_format=cl)
+    valid = torch.ones(2, 1, 32, 32).contiguous(memory_format=cl)
+    aux = (torch.randn(2, k, 3, 32, 32),) if k else ()
+    out = model(image, valid, *aux)
+    assert seen[0].is_contiguous(memory_format=cl) and seen[0].shape[1] == 4 + 3 * k
+    assert out.is_contiguous(memory_format=cl)

@@ -77,3 +77,43 @@ def test_cuda_precompute_and_search_match_cpu():
     s_cpu, _ = search_exact(vectors, queries, 10)
     s_gpu, _ = search_exact(vectors, queries, 10, device="cuda", query_block=16, chunk_rows=3000)
     np.testing.assert_allclose(s_gpu, s_cpu, atol=1e-5)
+
+
+def test_exclusions_need_no_nonzero(monkeypatch):
+    """Excluded ids are masked with one scatter per (query block x chunk): no ``nonzero()`` (a device wait on a GPU)."""
+    from inpaint.retrieval import search as search_mod
+
+    rng = np.random.default_rng(4)
+    v = rng.standard_normal((300, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    q = v[:7] + 0.01 * rng.standard_normal((7, 16)).astype(np.float32)
+    exclude = [(0, 5, 299), (1,), (), (3, 150), (4, 0), (5, 5), (6, 100, 200, 250)]
+
+    def no_nonzero(*args, **kwargs):
+        raise AssertionError("nonzero() called")
+
+    monkeypatch.setattr(torch.Tensor, "nonzero", no_nonzero)
+    monkeypatch.setattr(torch, "nonzero", no_nonzero)
+    sims, ids = search_mod.search_exact(v, q, 5, exclude=exclude, chunk_rows=64)
+    full = q @ v.T
+    for qi, ex in enumerate(exclude):
+        full[qi, list(ex)] = -np.inf
+    want = np.argsort(-full, axis=1, kind="stable")[:, :5]
+    assert np.array_equal(ids, want)
+    half_ids = search_mod._block_topk(torch.from_numpy(q), search_mod._chunks(torch.from_numpy(v).half(), 64, torch.device("cpu")),
+                                      5, "half", search_mod._exclusion_ids(exclude, 7))[1].numpy()
+    assert np.array_equal(half_ids, want)
+
+
+def test_device_copies_are_kept_by_identity(monkeypatch):
+    """The database is copied to the device once per array object, not once per small query batch."""
+    from inpaint.retrieval import search as search_mod
+
+    made = []
+    monkeypatch.setattr(search_mod, "_resident", lambda rows, device, fraction=0.5: made.append(rows) or rows)
+    v = np.eye(8, dtype=np.float16)
+    copies = search_mod.DeviceCopies()
+    first = copies.rows(v, torch.device("cpu"))
+    assert copies.rows(v, torch.device("cpu")) is first and len(made) == 1
+    copies.rows(v.copy(), torch.device("cpu"))   # another array: copied again
+    assert len(made) == 2

@@ -70,7 +70,8 @@ def test_tiny_model_learns_on_real_photos(photo_dir, tmp_path):
     run = tmp_path / "run"
     assert (run / "samples" / "step-0000020.png").is_file()
     log = rows(run)
-    assert list(log[0])[:9] == ["step", "total", "valid", "hole", "perceptual", "style", "tv", "grad_norm", "bad_steps"]
+    assert list(log[0])[:10] == ["step", "samples", "total", "valid", "hole", "perceptual", "style", "tv", "grad_norm", "bad_steps"]
+    assert [int(r["samples"]) for r in log] == [4 * int(r["step"]) for r in log]
     assert [int(r["step"]) for r in log] == [4, 8, 12, 16, 20] and all(r["bad_steps"] == "0" for r in log)
     assert (run / "scan-images.json").is_file()                   # the header scan, reused by --resume
 

@@ -107,3 +107,37 @@ def test_compile_trains_on_cpu(photo_dir, tmp_path):
     moved = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])
     assert (moved > 1e-4).float().mean() < 0.01       # the same update (Adam's sign may flip where a gradient is ~0)
     assert set(compiled.model.state_dict()) == set(eager.model.state_dict())   # the bare model, no _orig_mod prefix
+
+
+def test_no_tensor_is_built_from_python_numbers_inside_a_step(monkeypatch):
+    """The ImageNet mean and std live on the device from the start: ``torch.tensor(..., device=...)`` inside a step
+    is a blocking host-to-device copy on CUDA (two per step, four for Sim-K, before the fix)."""
+    model = create_model("sim1", image_size=32, width=0.125)
+    optimizer, fused = make_optimizer(model.parameters(), 1e-3, CPU)
+    stepper = Stepper(model, model, InpaintingLoss(None), optimizer, fused, CPU)
+    made = []
+    real = torch.tensor
+    monkeypatch.setattr(torch, "tensor", lambda *a, **kw: made.append(a) or real(*a, **kw))
+    item = batch()
+    item["aux"] = torch.randint(0, 256, (2, 1, 3, 32, 32), dtype=torch.uint8)
+    image, _, _ = stepper.step(item)
+    assert made == []
+    from inpaint.training.batches import normalize_uint8
+    assert torch.equal(image, normalize_uint8(item["image"]))   # the same values as building them each time
+
+
+def test_norm_and_clip_without_the_torch_2_6_helpers(monkeypatch):
+    """Older CUDA images (torch 2.1-2.5) lack get_total_norm / clip_grads_with_norm_: the fallbacks agree with them."""
+    from inpaint.training.step import clip_with_norm_, total_norm
+
+    grads = [torch.randn(3, 4), torch.randn(5)]
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    want = torch.nn.utils.get_total_norm(grads)
+    monkeypatch.delattr(torch.nn.utils, "get_total_norm")
+    monkeypatch.delattr(torch.nn.utils, "clip_grads_with_norm_")
+    norm = total_norm(grads, foreach=False)
+    assert torch.allclose(norm, want)
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    clip_with_norm_(params, 1.0, norm, foreach=False)
+    assert torch.allclose(total_norm([p.grad for p in params], foreach=False), torch.tensor(1.0), atol=1e-4)
