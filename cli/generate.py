@@ -95,8 +95,11 @@ def generate(ctx, n, size, out, preset, seed, workers, strokes, resume, strict, 
     from pathlib import Path
 
     from qdimd.errors import InputError, ProblemLog
+    from qdimd.io import check_not_input
     from qdimd.masks.generator import MaskConfig
     from qdimd.strokes.builder import open_strokes
+
+    check_not_input(out, {"--strokes": list(strokes)}, inside_ok=True)  # masks are not stroke files
 
     options = dict(n=n, size=size, layout=layout, hole_value=hole_value, strokes_mean=strokes_mean,
                    strokes_std=strokes_std, width_min=width_min, width_max=width_max, reference_size=reference_size,

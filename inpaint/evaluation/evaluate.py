@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, resize_hole
+from qdimd.io import atomic_write_bytes, check_not_input, resize_hole
 
 from qdimd.buckets import hole_ratio
 
@@ -44,7 +44,7 @@ from .report import write_report
 from .scoring import feature_dim, load_metric_networks, score_batch
 
 from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PROBS, REAL_FEATURES, RUN, EvalConfig, EvalPlan,
-                   check_metrics, part_path)
+                   check_metrics, check_same_inputs, input_state, part_path)
 
 
 def _record_files(config: EvalConfig) -> list[tuple[str, int]]:
@@ -106,6 +106,12 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
 
         require_sklearn()
     problems = problems if problems is not None else ProblemLog()
+    out = Path(config.out)
+    check_not_input(out, {"--images": config.images, "--masks": config.masks,
+                          "--method": [f for s in specs for f in (s.checkpoint, s.db, s.coarse) if f]})
+    if out.is_dir() and not (out / RUN).exists() and any(out.iterdir()):
+        raise InputError(f"{out}: not empty and not an inpaint eval report folder (no {RUN}), whose files it would "
+                         "replace; choose a new or empty --out")
     images_root = Path(config.images)
     if not images_root.is_dir():
         raise InputError(f"{images_root}: no such image folder")
@@ -118,22 +124,24 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
             raise InputError(f"{config.masks}: no mask stays in a bucket when resized to {config.size[0]}x{config.size[1]}")
     size = tuple(config.size) if config.size is not None else check_one_size(entries, config.masks)
     pairs = pair_images(names, entries, config.seed, config.limit)
-    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    run = {"config": config.resume_key()}
+    run = {"config": config.resume_key(), "inputs": input_state(config, pairs, {e.file: e for e in entries})}
     run_path = out / RUN
+    previous = None
     if run_path.exists():
-        previous = orjson.loads(run_path.read_bytes()).get("config", {})
-        changed = sorted(k for k in set(previous) | set(run["config"]) if previous.get(k) != run["config"].get(k))
+        previous = orjson.loads(run_path.read_bytes())
+        changed = sorted(k for k in set(previous.get("config", {})) | set(run["config"])
+                         if previous.get("config", {}).get(k) != run["config"].get(k))
         if changed:
             raise InputError(
                 f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
                 "use a new --out or delete the folder"
             )
-    else:
-        atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
     (out / PARTS).mkdir(exist_ok=True)
     done, n_rows = _recover_rows(out, config)
+    check_same_inputs(out, (previous or {}).get("inputs"), run["inputs"], pairs)
+    if previous != orjson.loads(orjson.dumps(run)):
+        atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
     return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows,
                     image_sizes)
 

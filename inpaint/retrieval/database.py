@@ -18,6 +18,7 @@ import filecmp
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
 
@@ -33,6 +34,8 @@ from .weights import check_same_weights, load_database_vgg, vgg_weights_record  
 
 FORMAT = "inpaint-imagedb"
 VERSION = 1
+DATA_NAME = re.compile(r"(vectors|files|topk|pca)-[0-9]{6,}\.(npy|json|npz)")
+"""Names of a database's data files (``config.json``'s ``data``); nothing else is read or deleted."""
 
 
 def _key(path: str | os.PathLike) -> str:
@@ -191,6 +194,10 @@ def _read_config(path: Path) -> dict:
         raise InputError(f"{cfg}: not an inpaint image database config (expected format {FORMAT!r})")
     if config.get("version", 0) > VERSION:
         raise InputError(f"{cfg}: database version {config['version']} is newer than this program's ({VERSION})")
+    data = config["data"]
+    bad = [v for v in (data.values() if isinstance(data, dict) else [data]) if not isinstance(v, str) or not DATA_NAME.fullmatch(v)]
+    if bad:  # read from and deleted on the next save: never a path outside the folder
+        raise InputError(f"{cfg}: expected data files named like vectors-000001.npy inside {path}, got {bad[0]!r}")
     return config
 
 

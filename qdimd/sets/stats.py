@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..buckets import DEFAULT_EDGES, GROUPS, bucket_of, default_margin, group_of
 from ..errors import InputError, ProblemLog
-from ..io import PathLike, atomic_write_bytes
+from ..io import PathLike, atomic_write_bytes, confined_path
 from ..files.maskfiles import read_csv
 from .measure import measure_masks
 
@@ -149,7 +149,7 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
     margin = margin if margin is not None else _margin_from_config(folder)
     if margin is None and rows and "margin" not in rows[0] and rows[0].get("file") and ":" not in rows[0]["file"]:
         try:  # the size of the first mask (header only)
-            with Image.open(folder / rows[0]["file"]) as first:
+            with Image.open(confined_path(folder, rows[0]["file"], f"{path}:2")) as first:
                 margin = default_margin(first.height, first.width)
         except (OSError, ValueError):
             pass

@@ -232,14 +232,17 @@ def test_served_md5_is_verified(server, tmp_path, md5, gzip, status):
     assert not (tmp_path / ".cat.ndjson.part").exists()
 
 
-def test_complete_file_is_skipped_and_a_stale_one_replaced(server, tmp_path):
+def test_complete_file_is_skipped_and_another_one_kept(server, tmp_path):
     cat, dog = serve(server, "cat"), serve(server, "dog")
     (tmp_path / "cat.ndjson").write_bytes(cat)
-    (tmp_path / "dog.ndjson").write_bytes(dog[:-10])
+    (tmp_path / "dog.ndjson").write_bytes(dog[:-10])  # not written by a download (it renames only complete files)
     report = download(["cat", "dog"], "simplified", tmp_path, base_url=server.base_url, **FAST)
-    assert [r.status for r in report.results] == ["skipped", "downloaded"]
-    assert gets(server, "cat") == [] and len(gets(server, "dog")) == 1
-    assert (tmp_path / "dog.ndjson").read_bytes() == dog
+    assert [r.status for r in report.results] == ["skipped", "failed"]
+    assert "not replaced" in report.results[1].error
+    assert gets(server, "cat") == [] and gets(server, "dog") == []
+    assert (tmp_path / "dog.ndjson").read_bytes() == dog[:-10]  # the user's file is kept
+    (tmp_path / "dog.ndjson").unlink()
+    assert download(["dog"], "simplified", tmp_path, base_url=server.base_url, **FAST).results[0].status == "downloaded"
 
 
 def test_interrupt_keeps_only_a_correct_partial_file(server, tmp_path):
