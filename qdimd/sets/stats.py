@@ -148,8 +148,9 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
         return None
     margin = margin if margin is not None else _margin_from_config(folder)
     if margin is None and rows and "margin" not in rows[0] and rows[0].get("file") and ":" not in rows[0]["file"]:
+        first_file = confined_path(folder, rows[0]["file"], f"{path}:2")
         try:  # the size of the first mask (header only)
-            with Image.open(confined_path(folder, rows[0]["file"], f"{path}:2")) as first:
+            with Image.open(first_file) as first:
                 margin = default_margin(first.height, first.width)
         except (OSError, ValueError):
             pass
