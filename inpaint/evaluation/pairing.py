@@ -125,9 +125,14 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[Ma
             file = confined_path(root, row["file"], f"{path}:{line}")
             if not file.is_file():
                 raise InputError(f"{path}:{line}: mask file {row['file']} is missing from {root}")
-            entry = MaskEntry(row["file"], bucket, row["group"], value, *image_size(file))
+            try:
+                hole = hole_from_gray(load_gray(file), value)
+            except InputError as exc:
+                problems.add(str(path), line, f"{row['file']}: {str(exc).split(': ', 1)[-1]}; left out")
+                continue
+            entry = MaskEntry(row["file"], bucket, row["group"], value, *hole.shape)
             row_margin = int(row["margin"]) if (row.get("margin") or "").isdigit() else margin
-            why = _claim_mismatch(root, entry, row_margin)
+            why = _claim_mismatch(hole, entry, row_margin)
             if why:
                 problems.add(str(path), line, f"{row['file']}: {why}; left out")
                 continue
@@ -135,12 +140,8 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[Ma
     return entries
 
 
-def _claim_mismatch(root: Path, entry: MaskEntry, margin: int | None) -> str | None:
-    """Why the pixels of ``entry``'s file contradict the bucket and group its manifest row claims, or None."""
-    try:
-        hole = load_hole(root, entry)
-    except InputError as exc:
-        return str(exc).split(": ", 1)[-1]
+def _claim_mismatch(hole: np.ndarray, entry: MaskEntry, margin: int | None) -> str | None:
+    """Why the pixels of ``entry``'s file (``hole``) contradict the bucket and group its manifest row claims, or None."""
     ratio = hole_ratio(hole)
     bucket = bucket_of(ratio)
     group = group_of(border_distance(hole), default_margin(*hole.shape) if margin is None else margin)

@@ -286,6 +286,9 @@ def fetch_file(
     """
     job = _Transfer(url, Path(dest), timeout, stop or threading.Event(), on_size, on_bytes)
     failures, best = 0, job.part_size()
+    if job.part.is_symlink():  # appended to and truncated: never through a link to another file
+        return FetchResult(job.dest, "failed", 0, f"{job.part} is a symbolic link where the partial file goes; "
+                           "not followed: remove it to download")
     while True:
         try:
             if job.dest.exists():

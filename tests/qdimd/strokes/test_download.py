@@ -318,3 +318,13 @@ def test_cli_errors_and_category_list(tmp_path):
     assert result.exit_code == 1 and "did you mean 'cat'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["download", "--list-categories"])
     assert result.exit_code == 0 and result.output.splitlines() == list(CATEGORIES)
+
+
+def test_partial_file_that_is_a_link_is_never_followed(server, tmp_path):
+    serve(server, "cat")
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (tmp_path / ".cat.ndjson.part").symlink_to(victim)
+    report = download(["cat"], "simplified", tmp_path, base_url=server.base_url, **FAST)
+    assert report.results[0].status == "failed" and "symbolic link" in report.results[0].error
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "cat.ndjson").exists()
