@@ -69,3 +69,13 @@ def test_output_that_is_an_input_is_refused_before_any_work(work, cli, args, mes
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output
     assert _snapshot(work) == before  # nothing written, replaced or removed
+
+
+def test_train_refuses_a_folder_that_is_not_a_run(work):
+    (work / "busy").mkdir()
+    (work / "busy" / "config.json").write_text('{"mine": true}')
+    before = _snapshot(work)
+    result = CliRunner().invoke(inpaint_main, ["train", "--images", str(work / "photos"), "--out", str(work / "busy"),
+                                               "--max-steps", "1", "--allow-random-vgg"])
+    assert result.exit_code == 1 and "not a training run folder" in result.output, result.output
+    assert _snapshot(work) == before
