@@ -267,12 +267,18 @@ def build_database(
         check_same_weights(old.config, weights, str(out))
     features = create_descriptor_features(vgg, descriptor).to(device)
     known = set(old._keys) if old is not None else set()
-    todo, seen = [], set()
+    todo, seen, changed = [], set(), []
+    written = os.stat(out / old.config["data"]["vectors"]).st_mtime_ns if old is not None else 0
     for p in paths:
         key = _key(p)
+        if key in known and os.stat(p).st_mtime_ns > written:
+            changed.append(p)
         if key not in known and key not in seen:
             seen.add(key)
             todo.append(p)
+    if changed:  # an append keeps known descriptors: those of edited or replaced photos would be stale
+        raise InputError(f"{out}: {len(changed)} indexed image(s) changed after the database was written (first "
+                         f"{changed[0]}); their descriptors would be stale: rebuild it into a new --out without --append")
     if topk is not None and not 1 <= topk < len(known) + len(todo):
         raise InputError(f"Expected --topk K with 1 <= K < number of images ({len(known) + len(todo)}), got {topk}")
     files = list(old.files) if old is not None else []

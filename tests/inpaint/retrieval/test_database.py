@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 
@@ -195,3 +196,15 @@ def test_config_naming_files_outside_the_database_is_refused(photos, tmp_path, v
     with pytest.raises(InputError, match="expected data files named like"):  # and an append never deletes it
         _build(find_images(photos), tmp_path / "db", vgg, append=True)
     assert victim.exists()
+
+
+def test_append_refuses_photos_changed_since_they_were_described(photos, tmp_path, vgg):
+    paths = find_images(photos)
+    _build(paths, tmp_path / "db", vgg)
+    before = ImageDB.load(tmp_path / "db").files
+    shutil.copy(paths[1], paths[0])  # the same path, another photo
+    future = os.stat(tmp_path / "db" / "config.json").st_mtime_ns + 10**9
+    os.utime(paths[0], ns=(future, future))  # modified after the database was written, whatever the clock's resolution
+    with pytest.raises(InputError, match="1 indexed image.*changed after the database was written"):
+        _build(paths, tmp_path / "db", vgg, append=True)
+    assert ImageDB.load(tmp_path / "db").files == before
