@@ -192,6 +192,21 @@ def confined_path(root: PathLike, relative: str, where: str) -> Path:
     return Path(root) / text
 
 
+def make_own_folder(path: PathLike) -> Path:
+    """Create the folder ``path`` (parents too) where a command keeps its own files, refusing a symbolic link or a
+    file there: what a command writes or deletes in it must never land outside its output.
+
+    Raises:
+        InputError: ``path`` is a link or not a folder.
+    """
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise InputError(f"{path}: a symbolic link or a file where the command keeps its own folder; it never writes "
+                         "through links: remove it")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def owned_entry(root: PathLike, path: PathLike) -> bool:
     """True when ``path`` names a regular file or a symbolic link (never followed) whose parent folders,
     up to ``root``, are real folders inside ``root``: an entry a command may delete as its own output."""

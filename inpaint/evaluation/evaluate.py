@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, check_not_input, resize_hole
+from qdimd.io import atomic_write_bytes, check_not_input, make_own_folder, resize_hole
 
 from qdimd.buckets import hole_ratio
 
@@ -137,7 +137,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
                 f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
                 "use a new --out or delete the folder"
             )
-    (out / PARTS).mkdir(exist_ok=True)
+    make_own_folder(out / PARTS)
     done, n_rows = _recover_rows(out, config)
     check_same_inputs(out, (previous or {}).get("inputs"), run["inputs"], pairs)
     if previous != orjson.loads(orjson.dumps(run)):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qdimd.io import atomic_write_bytes, owned_entry
+from qdimd.io import atomic_write_bytes, make_own_folder, owned_entry
 
 from .bins import cell_file_stem, cell_order, cells_of
 from .fid import FID_MIN_IMAGES, fid_from_features
@@ -77,7 +77,7 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
         fake_all = _records(out / FAKE_FEATURES, len(rows), dim)
         real_all = _records(out / REAL_FEATURES, max(slots[(r["bucket"], r["group"], r["index"])] for r in rows) + 1
                             if rows else 0, dim)
-        (out / FEATURES).mkdir(exist_ok=True)
+        make_own_folder(out / FEATURES)
     results, few, written = [], [], set()
     for spec in plan.specs:
         for bucket, group in cell_order(config.bins):

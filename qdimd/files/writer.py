@@ -31,7 +31,7 @@ import orjson
 from ..errors import InputError
 from ..masks.generator import MaskConfig
 from .layout import FORMATS, LAYOUTS, Task, check_png_bits, part_range, plan_tasks
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, make_own_folder
 from .writetask import PARTS_DIR, WriteSpec, _worker_generator, file_of, run_task
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
@@ -160,7 +160,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     elif out.exists() and any(not p.name.endswith(".tmp") and p.name != PARTS_DIR for p in out.iterdir()):
         raise InputError(f"{out} is not empty and holds no qdimd run ({CONFIG_NAME} missing); choose an empty or new --out")
     out.mkdir(parents=True, exist_ok=True)
-    (out / PARTS_DIR).mkdir(exist_ok=True)
+    make_own_folder(out / PARTS_DIR)
     if not config_path.is_file():
         atomic_write_bytes(config_path, orjson.dumps(wanted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")

@@ -34,7 +34,7 @@ from ..version import __version__
 from ..buckets import DEFAULT_EDGES, GROUPS, border_distance, default_margin
 from ..errors import InputError
 from ..masks.generator import MaskConfig
-from ..io import PathLike, atomic_write_bytes, owned_entry, temp_file_target
+from ..io import PathLike, atomic_write_bytes, make_own_folder, owned_entry, temp_file_target
 from ..files.layout import encode_png
 from ..files.writer import map_in_workers
 from .stats import format_readme, summarize
@@ -287,7 +287,7 @@ def write_bucket_set(
         return
     check_cell_folders(folder, edges)
     atomic_write_bytes(config_path, (json.dumps(meta, indent=2) + "\n").encode())
-    (folder / PARTS_DIR).mkdir(exist_ok=True)
+    make_own_folder(folder / PARTS_DIR)
     if resume:
         remove_temporaries(folder, edges)
     done = {p.name for p in (folder / PARTS_DIR).iterdir()} if resume else set()

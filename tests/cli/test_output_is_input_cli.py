@@ -79,3 +79,13 @@ def test_train_refuses_a_folder_that_is_not_a_run(work):
                                                "--max-steps", "1", "--allow-random-vgg"])
     assert result.exit_code == 1 and "not a training run folder" in result.output, result.output
     assert _snapshot(work) == before
+
+
+def test_generate_resume_never_writes_through_a_linked_parts_folder(work):
+    gen, elsewhere = work / "gen2", work / "elsewhere"
+    elsewhere.mkdir()
+    gen.mkdir()
+    (gen / ".qdimd-parts").symlink_to(elsewhere, target_is_directory=True)
+    result = CliRunner().invoke(qdimd_main, ["generate", "--n", "4", "--size", "64", "--workers", "1", "--out", str(gen)])
+    assert result.exit_code == 1 and "symbolic link" in result.output, result.output
+    assert list(elsewhere.iterdir()) == []

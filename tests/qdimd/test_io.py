@@ -12,7 +12,7 @@ from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
 from qdimd.io import (atomic_open, atomic_write_bytes, check_not_input, confined_path, hole_from_gray, hole_to_gray, load_gray,
-                      owned_entry, temp_file_target)
+                      make_own_folder, owned_entry, temp_file_target)
 
 
 def test_atomic_write_replaces_and_honours_the_umask(tmp_path):
@@ -129,3 +129,13 @@ def test_confined_path_and_owned_entry(tmp_path):
     assert not owned_entry(tmp_path / "own", tmp_path / "elsewhere" / "f.png")
     assert not owned_entry(tmp_path / "own", tmp_path / "own")
     assert temp_file_target(".a.png.0123456789ab.tmp") == "a.png" and temp_file_target(".notes.tmp") is None
+
+
+def test_make_own_folder_never_goes_through_a_link(tmp_path):
+    assert make_own_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "file").write_bytes(b"x")
+    for bad in ("link", "file"):
+        with pytest.raises(InputError, match="symbolic link or a file"):
+            make_own_folder(tmp_path / bad)
