@@ -1,7 +1,12 @@
-"""Mask files: reading any mask image as a hole array, resizing it, atomic writes.
+"""Mask files: reading any mask image as a hole array, resizing it, atomic writes; where files may be written.
 
 Hole polarity on disk: ``hole_value=255`` means white = missing (the NVIDIA test
 set, LaMa), ``0`` means black = missing (the original QD-IMD files).
+
+Outputs never reach inputs or leave their folder: :func:`check_not_input` (every command, before any
+work: an output that is, holds or lies inside an input), :func:`confined_path` (a path read from a
+manifest or config stays inside its folder), :func:`make_own_folder` and :func:`owned_entry` (a
+command writes and deletes only its own entries, never through a symbolic link).
 """
 from __future__ import annotations
 
