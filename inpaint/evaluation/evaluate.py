@@ -57,6 +57,9 @@ def _recover_rows(out: Path, config: EvalConfig) -> tuple[set, int]:
     """Finished row keys of ``out``; drops a half-written last row and surplus records."""
     path = out / PER_IMAGE
     columns = ",".join(config.per_image_columns)
+    for name in [PER_IMAGE, REAL_FEATURES] + [name for name, _ in _record_files(config)]:
+        if (out / name).is_symlink():  # appended to and truncated: never through a link to another file
+            raise InputError(f"{out / name}: a symbolic link where inpaint eval keeps its own file; remove it")
     if config.features:
         (out / REAL_FEATURES).touch()
     if not path.exists():
@@ -65,13 +68,13 @@ def _recover_rows(out: Path, config: EvalConfig) -> tuple[set, int]:
             (out / name).write_bytes(b"")
         return set(), 0
     data = path.read_bytes()
+    if not data.startswith((columns + "\n").encode()):  # before truncating anything
+        raise InputError(f"{path}: not a per-image file of inpaint eval with columns {columns}; use another --out")
     if not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
         with open(path, "r+b") as f:
             f.truncate(len(data))
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-    if not data.startswith((columns + "\n").encode()):
-        raise InputError(f"{path}: not a per-image file of inpaint eval with columns {columns}; use another --out")
     done = {(r["method"], int(r["bucket"]), r["group"], int(r["index"])) for r in rows}
     for name, record in _record_files(config):
         file = out / name

@@ -151,3 +151,16 @@ def test_report_folder_that_is_an_input_is_refused_before_any_work(split, copy_p
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert (tmp_path / "notes" / "report.md").read_text() == "my notes"
     assert not os.path.exists(photos / "report")
+
+
+def test_resume_never_appends_or_truncates_through_a_link(split, copy_photos, tmp_path):
+    photos = copy_photos(tmp_path / "photos", 4)
+    config = _config(photos, split, tmp_path / "report")
+    _interrupted(config, 1)
+    victim = tmp_path / "victim.csv"
+    victim.write_text("precious, no newline at the end")
+    (tmp_path / "report" / PER_IMAGE).unlink()
+    (tmp_path / "report" / PER_IMAGE).symlink_to(victim)
+    with pytest.raises(InputError, match="symbolic link"):
+        plan_evaluation(config)
+    assert victim.read_text() == "precious, no newline at the end"
