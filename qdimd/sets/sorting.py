@@ -65,7 +65,8 @@ def _place(path: Path, source: MaskSource, data: bytes, link: bool) -> None:
 
 
 LEDGER = ".qdimd-sort-files"
-"""``OUT/LEDGER``: every file a sort wrote or is about to write, one per line (kept; a rerun removes only these)."""
+"""``OUT/LEDGER``: every file a sort wrote or is about to write, one JSON string per line (kept; a rerun removes only
+these, besides those its manifest lists)."""
 
 
 def _previous_files(out: Path) -> set[str]:
@@ -73,8 +74,14 @@ def _previous_files(out: Path) -> set[str]:
     (a relative path without ``..``, through real folders: a symbolic link to elsewhere is never followed)."""
     names = []
     if (out / LEDGER).is_file():
-        names += [(f"{out / LEDGER}:{n}", name) for n, name in
-                  enumerate((out / LEDGER).read_text(encoding="utf-8").splitlines(), 1) if name]
+        for n, line in enumerate((out / LEDGER).read_text(encoding="utf-8").split("\n"), 1):
+            try:
+                name = json.loads(line) if line else ""
+                if not isinstance(name, str):
+                    raise ValueError
+            except ValueError:
+                raise InputError(f"{out / LEDGER}:{n}: expected a JSON string per line, got {line[:60]!r}") from None
+            names += [(f"{out / LEDGER}:{n}", name)] if name else []
     if (out / "manifest.csv").is_file():
         names += [(f"{out / 'manifest.csv'}:{n}", row.get("file") or "")
                   for n, row in enumerate(read_csv(out / "manifest.csv"), 2)]
@@ -125,7 +132,8 @@ def clear_previous_sort(out: Path, src: Path, planned: Sequence[str] = ()) -> No
         previous = _previous_files(out)
     _check_targets(out, planned, previous)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / LEDGER, "".join(f"{name}\n" for name in sorted(previous | set(planned))).encode("utf-8"))
+    ledger = "".join(json.dumps(name) + "\n" for name in sorted(previous | set(planned)))  # any character in a name
+    atomic_write_bytes(out / LEDGER, ledger.encode("utf-8"))
     for name in ("manifest.csv", "README.md"):
         (out / name).unlink(missing_ok=True)
     folders = set()

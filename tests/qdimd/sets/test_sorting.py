@@ -253,3 +253,13 @@ def test_manifest_naming_a_file_outside_is_not_deleted(tmp_path):
     with pytest.raises(InputError, match="expected a relative path"):
         sort_masks(src, out, problems=ProblemLog())
     assert victim.exists()
+
+
+def test_a_name_with_a_newline_never_names_another_file(tmp_path):
+    src = tmp_path / "src"
+    save_gray(src / "x\nnotes.png", rect_hole(64, 0.2, 10).astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    sort_masks(src, out, problems=ProblemLog())
+    (out / "notes.png").write_bytes(b"mine")
+    sort_masks(src, out, problems=ProblemLog())
+    assert (out / "notes.png").read_bytes() == b"mine" and len(read_manifest(out)) == 1
