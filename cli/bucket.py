@@ -67,6 +67,10 @@ def bucket(out, src, size, per_group, seed, split, border_margin, hole_value, st
     import time
     from pathlib import Path
 
+    from qdimd.io import check_not_input
+
+    check_not_input(out, {"--strokes": list(strokes)}, inside_ok=True)  # masks are not stroke files
+
     from qdimd.sets.testsplit import write_bucket_set
     from qdimd.masks.generator import MaskConfig
     from qdimd.strokes.builder import open_strokes

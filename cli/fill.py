@@ -49,6 +49,10 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         raise click.UsageError("--method simk needs --db DB")
     if tile is not None and method != "pconv":
         raise click.UsageError(f"--tile applies to --method pconv only, got --method {method}")
+    from qdimd.io import check_not_input
+
+    check_not_input(out, {"IMAGE": image, "MASK": mask, "--checkpoint": checkpoint, "--db": db, "--coarse": coarse,
+                          "--vgg-weights": vgg_weights}, option="-o")
     problems = ProblemLog(strict=strict)
     triples = pair_files(image, mask, out, problems)
     check_fill_polarity(triples, mask, hole_value, problems)

@@ -95,6 +95,7 @@ def generate(ctx, n, size, out, preset, seed, workers, strokes, resume, strict, 
     from pathlib import Path
 
     from qdimd.errors import InputError, ProblemLog
+    from qdimd.io import check_not_input
     from qdimd.masks.generator import MaskConfig
     from qdimd.strokes.builder import open_strokes
 
@@ -121,6 +122,7 @@ def generate(ctx, n, size, out, preset, seed, workers, strokes, resume, strict, 
                           reference_size=options["reference_size"], upscale_min=options["upscale_min"],
                           upscale_max=options["upscale_max"], split=s, renderer=renderer, allow_empty=allow_empty,
                           augment=augment_config) for _, s in runs]  # bad values fail here, before any stroke is read
+    check_not_input(out, {"--strokes": list(strokes)}, inside_ok=True)  # masks are not stroke files
     problems = ProblemLog(strict=strict)
     store = _open_store(open_strokes, list(strokes), problems, InputError)
     if len(problems):

@@ -28,6 +28,9 @@ def index(sources, out, categories, recognized_only, chunk_drawings, strict):
 
     from qdimd.strokes.builder import build_store
     from qdimd.errors import InputError, ProblemLog
+    from qdimd.io import check_not_input
+
+    check_not_input(out, {"SRC": list(sources)}, inside_ok=True, option="-o")  # a store inside SRC: its duplicates drop
 
     problems = ProblemLog(strict=strict)
     try:

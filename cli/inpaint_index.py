@@ -53,6 +53,9 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
 
     if allow_random_vgg and vgg_weights:
         raise click.UsageError("--allow-random-vgg and --vgg-weights exclude each other")
+    from qdimd.io import check_not_input
+
+    check_not_input(out, {"--images": images, "--vgg-weights": vgg_weights}, inside_ok=True)  # no image files in a database
     if dup_threshold is None and not append and not allow_random_vgg:   # random descriptors: similarities mean nothing
         dup_threshold = DUP_THRESHOLD
     ctx = click.get_current_context()

@@ -28,11 +28,12 @@ def preview(source, n, size, seed, columns, cell, hole_value, out, kind):
     import io
 
     from qdimd.errors import ProblemLog
-    from qdimd.io import atomic_write_bytes
+    from qdimd.io import atomic_write_bytes, check_not_input
     from qdimd.files.preview import load_folder_masks, render_contact_sheet
 
     if source is not None and kind is not None:
         raise click.UsageError("--kind applies to generated masks (without SOURCE) only")
+    check_not_input(out, {"SOURCE": source}, option="-o")  # inside SOURCE, the sheet would be read as a mask
     problems = ProblemLog()
     if source is not None:
         holes, labels = load_folder_masks(source, n, hole_value=None if hole_value == "auto" else int(hole_value),

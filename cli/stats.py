@@ -30,7 +30,11 @@ def stats(src, histogram, border_margin, hole_value, no_manifest, strict):
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
+    from qdimd.io import check_not_input
     from qdimd.sets.stats import format_table, load_mask_stats, render_histogram, save_png, summarize
+
+    path = Path(histogram) if histogram else Path(f"{Path(src).resolve().name}_ratio_histogram.png")  # never inside SRC
+    check_not_input(path, {"SRC": src}, option="--histogram")  # inside SRC, it would be read as a mask
 
     def progress(items, total, desc):
         return tqdm(items, total=total, desc=desc, unit="mask", dynamic_ncols=True, leave=False)
@@ -44,6 +48,5 @@ def stats(src, histogram, border_margin, hole_value, no_manifest, strict):
         click.echo(f"{folder}: {text}")
     click.echo(f"{src}: {len(result.hole_ratio)} masks (from the {result.origin})")
     click.echo(format_table(summarize(result.hole_ratio, result.bucket, result.group)))
-    path = Path(histogram) if histogram else Path(f"{Path(src).resolve().name}_ratio_histogram.png")  # never inside SRC
     save_png(path, render_histogram(result, title=f"{Path(src).name}: {len(result.hole_ratio)} masks"))
     click.echo(f"histogram: {path}")

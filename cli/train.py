@@ -75,7 +75,12 @@ def train(**opts) -> None:
     from tqdm import tqdm
 
     from qdimd.errors import ProblemLog
+    from qdimd.io import check_not_input
     from inpaint.checkpoint import NonFiniteError
+
+    # inside --images, its sample grids would be read as photos by the next run
+    check_not_input(opts["out"], {f"--{k.replace('_', '-')}": opts[k] for k in
+                                  ("images", "masks", "db", "val_images", "val_masks", "init_from", "vgg_weights")})
     from inpaint.training.distributed import env_dist_info
     from inpaint.training.loop import TrainConfig, train as run_training
 

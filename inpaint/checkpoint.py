@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -33,12 +34,14 @@ import torch
 from torch import nn
 
 from qdimd.errors import InputError
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, owned_entry
 
 from .nn.models import create_model
 
 FORMAT = "inpaint-checkpoint"
 VERSION = 1
+STEP_NAME = re.compile(r"step-[0-9]{7,}\.pt")
+"""Names of the step-numbered checkpoints :func:`prune_checkpoints` may delete (:func:`step_path`)."""
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -156,7 +159,10 @@ def step_path(folder: str | os.PathLike, step: int) -> Path:
 
 def prune_checkpoints(folder: str | os.PathLike, keep: int) -> list[Path]:
     """Delete all but the ``keep`` newest ``checkpoints/step-*.pt`` of a run folder; returns the deleted."""
-    files = sorted((Path(folder) / "checkpoints").glob("step-*.pt"))
+    folder = Path(folder) / "checkpoints"
+    if folder.is_symlink():  # never delete through a link out of the run folder
+        return []
+    files = sorted(p for p in folder.glob("step-*.pt") if STEP_NAME.fullmatch(p.name) and owned_entry(folder, p))
     old = files[: max(0, len(files) - keep)]
     for path in old:
         path.unlink(missing_ok=True)

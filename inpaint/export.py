@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from qdimd.errors import InputError
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, check_not_input
 
 from .nn.unet import SimKUNet
 from .nn.vgg import IMAGENET_MEAN, IMAGENET_STD
@@ -247,6 +247,7 @@ def export_checkpoint(
         raise ValueError(f"Expected format in {FORMATS}, got {format!r}")
     if weights not in WEIGHTS:
         raise ValueError(f"Expected weights in {WEIGHTS}, got {weights!r}")
+    check_not_input(out, {"CHECKPOINT": checkpoint}, option="-o")
     payload = read_checkpoint(checkpoint)
     use_ema = weights == "ema" or (weights == "auto" and bool(payload.get("ema_state_dict")))
     model = build_model(payload, str(checkpoint), ema=use_ema).eval()

@@ -1,4 +1,4 @@
-"""Mask files: reading any mask image as a hole array, resizing it, atomic writes, JSON.
+"""Mask files: reading any mask image as a hole array, resizing it, atomic writes, JSON; where files may be written.
 
 Hole polarity on disk: ``hole_value=255`` means white = missing (the NVIDIA test
 set, LaMa), ``0`` means black = missing (the original QD-IMD files).
@@ -6,11 +6,18 @@ set, LaMa), ``0`` means black = missing (the original QD-IMD files).
 JSON (:func:`json_loads`, :func:`json_dumps`) goes through ``orjson`` when it is
 installed (a dependency: the ndjson strokes parse about 3x faster) and the standard
 ``json`` module otherwise, with one warning per process; both write the same compact text.
+
+Outputs never reach inputs or leave their folder: :func:`check_not_input` (every command, before any
+work: an output that is, holds or lies inside an input), :func:`confined_path` (a path read from a
+manifest or config stays inside its folder), :func:`make_own_folder` and :func:`owned_entry` (a
+command writes and deletes only its own entries, never through a symbolic link).
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import secrets
 import warnings
 from contextlib import contextmanager
@@ -20,6 +27,7 @@ from typing import BinaryIO, Iterator, Literal, Union
 import numpy as np
 from PIL import Image
 
+from .errors import InputError
 from .files.maskrules import read_mask_gray
 
 try:
@@ -85,6 +93,15 @@ def resize_hole(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(im) >= 128
 
 
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.tmp")
+
+
+def temp_file_target(entry: str) -> str | None:
+    """The final name whose temporary file :func:`atomic_open` calls ``entry`` (``.NAME.<12 hex>.tmp``), else None."""
+    match = _TEMP_NAME.fullmatch(entry)
+    return match["name"] if match else None
+
+
 @contextmanager
 def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
     """A binary file written under a temporary name in the same folder, renamed to ``path`` on success.
@@ -98,7 +115,7 @@ def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
             thousands of small mask files, where a kill is the case that matters).
     """
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # temp_file_target() parses this
     try:  # the open is inside: a signal right after it must not leave the temporary file
         # os.open with 0o666 honours the umask (mkstemp would leave the file at 0600).
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -139,3 +156,108 @@ def json_dumps(obj, *, indent: bool = False, sort_keys: bool = False) -> bytes:
         return _orjson.dumps(obj, option=option | _orjson.OPT_SERIALIZE_NUMPY)
     return json.dumps(obj, indent=2 if indent else None, separators=(",", ": ") if indent else (",", ":"),
                       sort_keys=sort_keys, ensure_ascii=False, default=_numpy_value).encode()
+
+
+def _same(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)  # hard links, bind mounts, case-insensitive file systems
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _under(inner: str, outer: str) -> bool:
+    """True when the real path ``inner`` lies strictly inside the real folder ``outer``."""
+    return os.path.commonpath([inner, outer]) == outer and inner != outer
+
+
+def check_not_input(out: PathLike, inputs: dict, *, inside_ok: bool = False, option: str = "--out") -> None:
+    """Refuse, before any work, an output that is one of a command's inputs or would write over one.
+
+    Paths are compared after resolving symbolic links (``os.path.realpath``) and, for existing
+    files, by identity (``os.path.samefile``: hard links too). Refused:
+
+    * ``out`` is an input (the same file or folder);
+    * ``out`` is a folder that holds an input (the command writes, replaces or removes files there);
+    * unless ``inside_ok``, ``out`` lies inside an input folder (a rerun would read the outputs as inputs).
+
+    Args:
+        out: the file or folder the command writes (it need not exist yet).
+        inputs: ``{label: path}`` (a label such as ``"IMAGE"`` or ``"--masks"``); a value may also be
+            a list of paths, or None (skipped). Paths that do not exist cannot be harmed and are skipped.
+        inside_ok: accept ``out`` inside an input folder (the command's outputs are not its inputs' kind).
+        option: the output's name in messages.
+
+    Raises:
+        InputError: the message names both paths and what to do.
+    """
+    real_out = os.path.realpath(out)
+    for label, paths in inputs.items():
+        for path in [paths] if isinstance(paths, (str, os.PathLike)) else (paths or []):
+            if path is None:
+                continue
+            if not os.path.exists(path) and any(c in str(path) for c in "*?["):  # a glob of sources
+                check_not_input(out, {label: sorted(glob.glob(str(path), recursive=True))}, inside_ok=inside_ok,
+                                option=option)
+                continue
+            if not os.path.exists(path):
+                continue
+            real_in = os.path.realpath(path)
+            if _same(os.fspath(out), os.fspath(path)) if os.path.exists(out) else real_out == real_in:
+                raise InputError(f"{option} {out} is the input {label} {path}: it would be overwritten; "
+                                 f"choose another {option}")
+            if _under(real_in, real_out):
+                raise InputError(f"{option} {out} holds the input {label} {path}, whose files it could replace; "
+                                 f"choose an {option} outside it")
+            if not inside_ok and os.path.isdir(real_in) and _under(real_out, real_in):
+                raise InputError(f"{option} {out} lies inside the input {label} {path}: its files would be read "
+                                 f"as inputs by the next run; choose an {option} outside it")
+
+
+def confined_path(root: PathLike, relative: str, where: str) -> Path:
+    """``root / relative`` for a path read from a file (a manifest row, a config), refused unless it stays inside ``root``.
+
+    The check is on the text: ``relative`` must be a relative path without ``..`` (a symbolic link
+    inside ``root``, such as those of ``qdimd bucket --from --link``, is followed as usual).
+
+    Args:
+        where: ``FILE:LINE`` (or ``FILE``) for the message.
+
+    Raises:
+        InputError: an absolute path, a drive, ``..``, an empty or NUL-containing name.
+    """
+    text = str(relative)
+    parts = text.replace("\\", "/").split("/")
+    if (not text or "\0" in text or os.path.isabs(text) or text.startswith(("/", "\\")) or ".." in parts
+            or (len(text) > 1 and text[1] == ":")):
+        raise InputError(f"{where}: expected a relative path inside {root}, got {relative!r}")
+    return Path(root) / text
+
+
+def make_own_folder(path: PathLike) -> Path:
+    """Create the folder ``path`` (parents too) where a command keeps its own files, refusing a symbolic link or a
+    file there: what a command writes or deletes in it must never land outside its output.
+
+    Raises:
+        InputError: ``path`` is a link or not a folder.
+    """
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise InputError(f"{path}: a symbolic link or a file where the command keeps its own folder; it never writes "
+                         "through links: remove it")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def owned_entry(root: PathLike, path: PathLike) -> bool:
+    """True when ``path`` names a regular file or a symbolic link (never followed) whose parent folders,
+    up to ``root``, are real folders inside ``root``: an entry a command may delete as its own output."""
+    root_abs = os.path.abspath(root)
+    rel = os.path.relpath(os.path.abspath(path), root_abs)
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return False
+    walk = root_abs
+    for part in Path(rel).parts[:-1]:
+        walk = os.path.join(walk, part)
+        if os.path.islink(walk) or not os.path.isdir(walk):
+            return False
+    return os.path.islink(path) or os.path.isfile(path)

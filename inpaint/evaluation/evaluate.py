@@ -35,7 +35,7 @@ from typing import Iterator
 import numpy as np
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, json_dumps, json_loads, resize_hole
+from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads, make_own_folder, resize_hole
 
 from qdimd.buckets import hole_ratio
 
@@ -49,7 +49,7 @@ from .report.worst import WorstImages
 from .scoring import feature_dim, load_metric_networks, score_batch
 
 from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PREDICTIONS, PROBS, REAL_FEATURES, RUN,
-                   EvalConfig, EvalPlan, check_metrics, part_path)
+                   EvalConfig, EvalPlan, check_metrics, check_same_inputs, input_state, part_path)
 
 
 def _record_files(config: EvalConfig) -> list[tuple[str, int]]:
@@ -62,6 +62,9 @@ def _recover_rows(out: Path, config: EvalConfig) -> tuple[set, int]:
     """Finished row keys of ``out``; drops a half-written last row and surplus records."""
     path = out / PER_IMAGE
     columns = ",".join(config.per_image_columns)
+    for name in [PER_IMAGE, REAL_FEATURES] + [name for name, _ in _record_files(config)]:
+        if (out / name).is_symlink():  # appended to and truncated: never through a link to another file
+            raise InputError(f"{out / name}: a symbolic link where inpaint eval keeps its own file; remove it")
     if config.features:
         (out / REAL_FEATURES).touch()
     if not path.exists():
@@ -70,13 +73,13 @@ def _recover_rows(out: Path, config: EvalConfig) -> tuple[set, int]:
             (out / name).write_bytes(b"")
         return set(), 0
     data = path.read_bytes()
+    if not data.startswith((columns + "\n").encode()):  # before truncating anything
+        raise InputError(f"{path}: not a per-image file of inpaint eval with columns {columns}; use another --out")
     if not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
         with open(path, "r+b") as f:
             f.truncate(len(data))
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-    if not data.startswith((columns + "\n").encode()):
-        raise InputError(f"{path}: not a per-image file of inpaint eval with columns {columns}; use another --out")
     done = {(r["method"], int(r["bucket"]), r["group"], int(r["index"])) for r in rows}
     for name, record in _record_files(config):
         file = out / name
@@ -111,6 +114,13 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
 
         require_sklearn()
     problems = problems if problems is not None else ProblemLog()
+    out = Path(config.out)
+    check_not_input(out, {"--images": config.images, "--masks": config.masks,
+                          "--method": [f for s in specs for f in (s.checkpoint, s.db, s.coarse) if f]
+                          + [s.target for s in specs if s.kind == "folder"]})
+    if out.is_dir() and not (out / RUN).exists() and any(out.iterdir()):
+        raise InputError(f"{out}: not empty and not an inpaint eval report folder (no {RUN}), whose files it would "
+                         "replace; choose a new or empty --out")
     sel = select_pairs(config, problems)
     entries, pairs, size = sel.entries, sel.pairs, sel.size
     predictions = {s.label: index_predictions(s.label, s.target, [pair_stem(p) for p in pairs], size,
@@ -118,23 +128,25 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     for spec in specs:  # a plug-in that cannot be imported stops the run before the report folder is made
         if spec.kind in ("py", "entry"):
             resolve_callable(spec.label, spec.target)
-    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    run = {"config": config.resume_key()}
+    run = {"config": config.resume_key(), "inputs": input_state(config, pairs, entries)}
     run_path = out / RUN
+    previous = None
     if run_path.exists():
-        previous = json_loads(run_path.read_bytes()).get("config", {})
-        changed = sorted(k for k in set(previous) | set(run["config"]) if previous.get(k) != run["config"].get(k))
+        previous = json_loads(run_path.read_bytes())
+        changed = sorted(k for k in set(previous.get("config", {})) | set(run["config"])
+                         if previous.get("config", {}).get(k) != run["config"].get(k))
         if changed:
             raise InputError(
                 f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
                 "use a new --out or delete the folder"
             )
-    else:
-        atomic_write_bytes(run_path, json_dumps(run, indent=True))
-    (out / PARTS).mkdir(exist_ok=True)
+    make_own_folder(out / PARTS)
     done, n_rows = _recover_rows(out, config)
+    check_same_inputs(out, (previous or {}).get("inputs"), run["inputs"], pairs)
     check_predictions(out, predictions, done)
+    if previous != json_loads(json_dumps(run)):
+        atomic_write_bytes(run_path, json_dumps(run, indent=True))
     return EvalPlan(config, specs, entries, pairs, size, sel.from_manifest, sel.n_masks, problems, done, n_rows,
                     sel.image_sizes, predictions, [n for index in predictions.values() for n in index.notes])
 

@@ -30,7 +30,7 @@ from PIL import Image
 
 from qdimd.buckets import hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, json_dumps, json_loads
+from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
@@ -52,20 +52,6 @@ class PairsPlan:
     size: tuple[int, int]
 
 
-def check_out_apart(out: Path, inputs: dict[str, str]) -> None:
-    """Refuse an output folder that is an input folder, holds one, or lies inside one.
-
-    Raises:
-        InputError: naming the option whose folder it collides with.
-    """
-    target = out.resolve()
-    for option, folder in inputs.items():
-        src = Path(folder).resolve()
-        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
-            raise InputError(f"--out {out}: overlaps {option} {folder} (the pairs would overwrite or be mixed with "
-                             "the inputs); choose a folder outside both")
-
-
 def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> PairsPlan:
     """Check the options and resolve the pairs (no file written).
 
@@ -74,7 +60,7 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
             holding pairs of other options.
     """
     out = Path(config.out)
-    check_out_apart(out, {"--images": config.images, "--masks": config.masks})
+    check_not_input(out, {"--images": config.images, "--masks": config.masks})
     selection = select_pairs(config, problems if problems is not None else ProblemLog())
     stored = out / "config.json"
     if stored.exists():

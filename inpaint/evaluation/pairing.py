@@ -8,6 +8,12 @@ whose bucket and border group are then measured from the pixels with
 :mod:`qdimd.buckets` (border margin :func:`qdimd.buckets.default_margin` of
 each mask's size). Masks outside every bucket (bucket 0) are left out.
 
+A manifest is not trusted: a ``file`` must be a relative path inside the split
+(no absolute path, no ``..``; refused naming the manifest and line), and each
+listed mask is measured: a row whose pixels give another bucket or border group
+than it claims is reported (file and line, claimed and measured) and left out,
+never scored in the claimed cell.
+
 Pairing (:func:`pair_images`): in every (bucket, group), a seeded permutation of
 the images is matched with a seeded permutation of that group's masks, without
 replacement on either side; a group gets ``min(#images, #masks, limit)`` pairs.
@@ -29,7 +35,7 @@ from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, def
 from qdimd.errors import InputError, ProblemLog
 from qdimd.files.imagefile import displayed_size, open_image
 from qdimd.files.maskrules import check_polarity
-from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
+from qdimd.io import MASK_SUFFIXES, confined_path, hole_from_gray, load_gray, resize_hole
 
 MANIFEST = "manifest.csv"
 
@@ -95,6 +101,7 @@ def split_config(root: str | os.PathLike) -> dict:
 def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[MaskEntry]:
     path = root / MANIFEST
     config = split_config(root)
+    margin = split_margin(root)
     edges = config.get("edges")
     if edges is not None and tuple(float(e) for e in edges) != DEFAULT_EDGES:
         raise InputError(f"{root / 'config.json'}: custom bucket edges {edges}; inpaint eval reports the papers' {DEFAULT_EDGES}")
@@ -116,16 +123,33 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[Ma
                 raise InputError(f"{path}:{line}: expected group in {GROUPS}, got {row['group']!r}")
             if bucket == 0:
                 continue
-            file = root / row["file"]
+            file = confined_path(root, row["file"], f"{path}:{line}")
             if not file.is_file():
                 raise InputError(f"{path}:{line}: mask file {row['file']} is missing from {root}")
-            try:  # decoded now: an unreadable file is left out before pairing, not met mid-run
-                h, w = load_gray(file).shape
+            try:
+                hole = hole_from_gray(load_gray(file), value)
             except InputError as exc:
-                problems.add(str(file), None, str(exc).removeprefix(f"{file}: "))
+                problems.add(str(path), line, f"{row['file']}: {str(exc).split(': ', 1)[-1]}; left out")
                 continue
-            entries.append(MaskEntry(row["file"], bucket, row["group"], value, h, w))
+            entry = MaskEntry(row["file"], bucket, row["group"], value, *hole.shape)
+            row_margin = int(row["margin"]) if (row.get("margin") or "").isdigit() else margin
+            why = _claim_mismatch(hole, entry, row_margin)
+            if why:
+                problems.add(str(path), line, f"{row['file']}: {why}; left out")
+                continue
+            entries.append(entry)
     return entries
+
+
+def _claim_mismatch(hole: np.ndarray, entry: MaskEntry, margin: int | None) -> str | None:
+    """Why the pixels of ``entry``'s file (``hole``) contradict the bucket and group its manifest row claims, or None."""
+    ratio = hole_ratio(hole)
+    bucket = bucket_of(ratio)
+    group = group_of(border_distance(hole), default_margin(*hole.shape) if margin is None else margin)
+    if (bucket, group) != (entry.bucket, entry.group):
+        return (f"the row claims bucket {entry.bucket} {entry.group}, its pixels give bucket {bucket} {group} "
+                f"(hole ratio {ratio:.4f} with hole value {entry.hole_value})")
+    return None
 
 
 def measure_mask(hole: np.ndarray, file: str, hole_value: int) -> MaskEntry:
@@ -160,8 +184,9 @@ def read_split(
     Args:
         root: a ``qdimd bucket`` output, or a folder of mask files (searched recursively).
         hole_value: hole polarity of files whose manifest row has no ``hole_value`` (or with no manifest).
-        problems: where unreadable (or truncated, oversized, non-mask) files are reported and skipped,
-            and where a polarity warning goes (default: raise).
+        problems: where unreadable (or truncated, oversized, non-mask) files and manifest rows whose pixels
+            contradict their bucket or group are reported and left out, and where a polarity warning goes
+            (default: raise).
 
     Returns:
         ``(entries, from_manifest)``.

@@ -5,11 +5,14 @@ Shared by :mod:`inpaint.evaluation.evaluate` (which computes) and :mod:`inpaint.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qdimd.errors import ProblemLog
+from qdimd.errors import InputError, ProblemLog
 
 from .methods import MethodSpec, PredictionIndex
 from .pairing import MaskEntry, Pair
@@ -188,3 +191,55 @@ def check_metrics(names) -> tuple[str, ...]:
     if unknown or not names:
         raise ValueError(f"Expected metrics among {', '.join(METRIC_NAMES)}; got {unknown or 'none'}")
     return tuple(m for m in METRIC_NAMES if m in names)
+
+
+def input_state(config: EvalConfig, pairs: list[Pair], entries: dict[str, MaskEntry]) -> dict:
+    """What a resumed run must find unchanged (``run.json``'s ``inputs``): a SHA-256 of the pairing (each pair
+    with its mask's bucket, group and polarity) and the size and modification time (ns) of every paired file."""
+    digest = hashlib.sha256()
+    files: dict[str, list[int]] = {}
+    for p in pairs:
+        e = entries[p.mask]
+        digest.update(f"{p.bucket}\t{p.group}\t{p.index}\t{p.image}\t{p.mask}\t{e.hole_value}\n".encode())
+        for key, path in ((f"images/{p.image}", Path(config.images) / p.image), (f"masks/{p.mask}", Path(config.masks) / p.mask)):
+            if key not in files:
+                stat = os.stat(path)
+                files[key] = [stat.st_size, stat.st_mtime_ns]
+    return {"pairs": len(pairs), "pairing": digest.hexdigest(), "files": files}
+
+
+def check_same_inputs(out: Path, previous: dict | None, current: dict, pairs: list[Pair]) -> None:
+    """Refuse to resume a run whose finished rows were computed on other inputs (photos or masks added,
+    removed, replaced or edited): it would mix two pairings. A run without finished rows starts afresh.
+
+    Raises:
+        InputError: names the first differing pair or file, and what to do.
+    """
+    path = out / PER_IMAGE
+    rows = []
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    by_key = {(p.bucket, p.group, p.index): p for p in pairs}
+    why = None
+    for row in rows:
+        pair = by_key.get((int(row["bucket"]), row["group"], int(row["index"])))
+        if pair is None or (pair.image, pair.mask) != (row["image"], row["mask"]):
+            now = "no such pair now" if pair is None else f"now {pair.image} with {pair.mask}"
+            why = (f"bucket {row['bucket']} {row['group']} #{row['index']} paired {row['image']} with {row['mask']}, "
+                   f"{now}")
+            break
+    if why is None and previous is not None and previous.get("pairing") != current["pairing"]:
+        why = "the pairing differs (a mask's bucket, group or polarity changed)"
+    if why is None and previous is not None:
+        old, new = previous.get("files", {}), current["files"]
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            why = (f"{len(changed)} paired file(s) added, removed or modified since (size or modification time), "
+                   f"first {changed[0]}")
+    if why is not None:
+        raise InputError(f"{out}: holds {len(rows)} finished rows computed on other photos or masks ({why}); "
+                         "resuming would mix two pairings. Rerun with the original --images and --masks, or use a "
+                         "new --out (or delete the folder) to start afresh")

@@ -18,6 +18,7 @@ import filecmp
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Sequence
 
@@ -33,6 +34,8 @@ from .weights import check_same_weights, load_database_vgg, vgg_weights_record  
 
 FORMAT = "inpaint-imagedb"
 VERSION = 1
+DATA_NAME = re.compile(r"(vectors|files|topk|pca)-[0-9]{6,}\.(npy|json|npz)")
+"""Names of a database's data files (``config.json``'s ``data``); nothing else is read or deleted."""
 
 
 def _key(path: str | os.PathLike) -> str:
@@ -193,6 +196,10 @@ def _read_config(path: Path) -> dict:
         raise InputError(f"{cfg}: not an inpaint image database config (expected format {FORMAT!r})")
     if config.get("version", 0) > VERSION:
         raise InputError(f"{cfg}: database version {config['version']} is newer than this program's ({VERSION})")
+    data = config["data"]
+    bad = [v for v in (data.values() if isinstance(data, dict) else [data]) if not isinstance(v, str) or not DATA_NAME.fullmatch(v)]
+    if bad:  # read from and deleted on the next save: never a path outside the folder
+        raise InputError(f"{cfg}: expected data files named like vectors-000001.npy inside {path}, got {bad[0]!r}")
     return config
 
 
@@ -262,12 +269,18 @@ def build_database(
         check_same_weights(old.config, weights, str(out))
     features = create_descriptor_features(vgg, descriptor).to(device)
     known = set(old._keys) if old is not None else set()
-    todo, seen = [], set()
+    todo, seen, changed = [], set(), []
+    written = os.stat(out / old.config["data"]["vectors"]).st_mtime_ns if old is not None else 0
     for p in paths:
         key = _key(p)
+        if key in known and os.stat(p).st_mtime_ns > written:
+            changed.append(p)
         if key not in known and key not in seen:
             seen.add(key)
             todo.append(p)
+    if changed:  # an append keeps known descriptors: those of edited or replaced photos would be stale
+        raise InputError(f"{out}: {len(changed)} indexed image(s) changed after the database was written (first "
+                         f"{changed[0]}); their descriptors would be stale: rebuild it into a new --out without --append")
     if topk is not None and not 1 <= topk < len(known) + len(todo):
         raise InputError(f"Expected --topk K with 1 <= K < number of images ({len(known) + len(todo)}), got {topk}")
     files = list(old.files) if old is not None else []

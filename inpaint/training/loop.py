@@ -104,7 +104,24 @@ def train(
         destroy_process_group()
 
 
+def _check_run_folder(out: Path) -> None:
+    """Refuse an ``--out`` that holds files and is not a run folder: a run writes config.json, log.csv, ... there."""
+    if not out.is_dir() or (out / "checkpoint.pt").is_file():
+        return
+    try:
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict) and {"model", "max_steps"} <= set(saved):
+        return  # a run stopped before its first checkpoint
+    foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith((".", "scan-")))
+    if foreign:
+        raise InputError(f"{out}: not empty and not a training run folder (it holds {foreign[0]!r}, no checkpoint.pt "
+                         "or training config.json), whose files a run would replace; choose a new or empty --out")
+
+
 def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
+    _check_run_folder(ckpt_path.parent)
     if not ckpt_path.is_file():
         return None
     if not config.resume:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError, ProblemLog
-from ..io import MASK_SUFFIXES, hole_from_gray, load_gray
+from ..io import MASK_SUFFIXES, confined_path, hole_from_gray, load_gray
 from .maskfiles import decode_gray
 
 LABEL_HEIGHT = 14
@@ -146,9 +146,10 @@ def _manifest_entries(manifest: Path, n: int) -> list[tuple[str, str]]:
                 header = ",".join(reader.fieldnames or [])
                 raise InputError(f"{manifest}: not a mask manifest (Expected a CSV header with a 'file' column, got "
                                  f"{header[:60]!r}); pass the folder, or a manifest.csv of qdimd generate")
-            for row in reader:
+            for line, row in enumerate(reader, 2):
                 if len(entries) >= n:
                     break
+                confined_path(manifest.parent, (row["file"] or "").split(":")[0], f"{manifest}:{line}")
                 entries.append((row["file"], f"#{row.get('index', '?')}"))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{manifest}: not a mask manifest ({exc})") from None

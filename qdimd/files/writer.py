@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..masks.generator import MaskConfig
 from .layout import FORMATS, LAYOUTS, Task, check_png_bits, part_range, plan_tasks
-from ..io import JSONDecodeError, atomic_write_bytes, json_dumps, json_loads
+from ..io import JSONDecodeError, atomic_write_bytes, json_dumps, json_loads, make_own_folder
 from .writetask import PARTS_DIR, WriteSpec, _worker_generator, file_of, run_task
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("index", "file", "hole_ratio", "border_distance", "params")
@@ -159,7 +159,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     elif out.exists() and any(not p.name.endswith(".tmp") and p.name != PARTS_DIR for p in out.iterdir()):
         raise InputError(f"{out} is not empty and holds no qdimd run ({CONFIG_NAME} missing); choose an empty or new --out")
     out.mkdir(parents=True, exist_ok=True)
-    (out / PARTS_DIR).mkdir(exist_ok=True)
+    make_own_folder(out / PARTS_DIR)
     if not config_path.is_file():
         atomic_write_bytes(config_path, json_dumps(wanted, indent=True, sort_keys=True) + b"\n")
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")

@@ -21,11 +21,12 @@ from typing import Callable, Sequence
 
 from ..buckets import DEFAULT_EDGES, GROUPS
 from ..errors import InputError, ProblemLog
-from ..io import PathLike, atomic_write_bytes
+from ..io import PathLike, atomic_write_bytes, check_not_input, confined_path, owned_entry, temp_file_target
 from ..files.maskfiles import (
     MaskSource,
     iter_progress,
     iter_source_bytes,
+    read_csv,
     write_csv_atomic,
 )
 from .measure import HoleValueArg, SortedMask, measure_masks
@@ -63,39 +64,95 @@ def _place(path: Path, source: MaskSource, data: bytes, link: bool) -> None:
     os.replace(tmp, path)
 
 
-def clear_previous_sort(out: Path, src: Path) -> None:
+LEDGER = ".qdimd-sort-files"
+"""``OUT/LEDGER``: every file a sort wrote or is about to write, one JSON string per line (kept; a rerun removes only
+these, besides those its manifest lists)."""
+
+
+def _previous_files(out: Path) -> set[str]:
+    """The files an earlier sort in ``out`` wrote: its ledger and its manifest, each checked to lie inside ``out``
+    (a relative path without ``..``, through real folders: a symbolic link to elsewhere is never followed)."""
+    names = []
+    if (out / LEDGER).is_file():
+        for n, line in enumerate((out / LEDGER).read_text(encoding="utf-8").split("\n"), 1):
+            try:
+                name = json.loads(line) if line else ""
+                if not isinstance(name, str):
+                    raise ValueError
+            except ValueError:
+                raise InputError(f"{out / LEDGER}:{n}: expected a JSON string per line, got {line[:60]!r}") from None
+            names += [(f"{out / LEDGER}:{n}", name)] if name else []
+    if (out / "manifest.csv").is_file():
+        names += [(f"{out / 'manifest.csv'}:{n}", row.get("file") or "")
+                  for n, row in enumerate(read_csv(out / "manifest.csv"), 2)]
+    files = set()
+    for where, name in names:
+        if owned_entry(out, confined_path(out, name, where)):
+            files.add(name)
+    return files
+
+
+def _check_targets(out: Path, planned: Sequence[str], previous: set[str]) -> None:
+    """Refuse a sort whose copies would replace a file an earlier sort did not write, or go through a link."""
+    for name in planned:
+        path = out / name
+        for parent in list(path.relative_to(out).parents)[:-1]:
+            if (out / parent).is_symlink() or ((out / parent).exists() and not (out / parent).is_dir()):
+                raise InputError(f"{out / parent}: a symbolic link or a file where qdimd bucket writes its folder "
+                                 "<bucket>/<group>; it never writes through links; remove it or choose another --out")
+        if (path.exists() or path.is_symlink()) and name not in previous:
+            raise InputError(f"{path}: not written by qdimd bucket (not in {out / LEDGER} or manifest.csv), and a copy "
+                             "would replace it; move it away or choose another --out")
+
+
+def clear_previous_sort(out: Path, src: Path, planned: Sequence[str] = ()) -> None:
     """Make ``out`` ready for a sort: absent or empty, or an earlier (possibly interrupted) sort, whose
-    copies and links in ``<bucket>/<group>/`` are removed (a link, never its target), so no stale file stays.
+    copies and links (those its ledger or manifest lists, never a file it did not write, never through a
+    symbolic link) are removed, so no stale file stays. Nothing is removed when a check fails.
+
+    Args:
+        planned: the files (relative to ``out``) the new sort will write; recorded in the ledger first.
 
     Raises:
-        InputError: ``out`` holds anything else, or ``src`` lies inside an earlier sort in ``out``.
+        InputError: ``out`` holds anything else, ``src`` lies inside an earlier sort in ``out``, or a
+            planned copy would replace a file the earlier sort did not write.
     """
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    try:
-        mode = json.loads((out / "config.json").read_text(encoding="utf-8")).get("mode")
-    except (OSError, ValueError, AttributeError):
-        mode = None
-    if mode != "sort":
-        raise InputError(f"{out}: not empty and not the output of an earlier sort; choose a new or empty folder")
-    if src.resolve().is_relative_to(out.resolve()):
-        raise InputError(f"{src}: inside the earlier sort in {out}, whose files a new sort replaces; "
-                         "choose another output folder")
-    for bucket in [d for d in out.iterdir() if d.is_dir() and d.name.isdigit()]:
-        for group in [bucket / g for g in GROUPS if (bucket / g).is_dir()]:
-            for path in group.iterdir():
-                if path.is_symlink() or path.is_file():
-                    path.unlink()
-            try:
-                group.rmdir()
-            except OSError:  # something else in it (a folder): kept
-                pass
+    previous: set[str] = set()
+    if out.is_dir() and any(p.name != LEDGER for p in out.iterdir()):
         try:
-            bucket.rmdir()
-        except OSError:
-            pass
+            mode = json.loads((out / "config.json").read_text(encoding="utf-8")).get("mode")
+        except (OSError, ValueError, AttributeError):
+            mode = None
+        if mode != "sort":
+            raise InputError(f"{out}: not empty and not the output of an earlier sort; choose a new or empty folder")
+        if src.resolve().is_relative_to(out.resolve()):
+            raise InputError(f"{src}: inside the earlier sort in {out}, whose files a new sort replaces; "
+                             "choose another output folder")
+    if out.is_dir():
+        previous = _previous_files(out)
+    _check_targets(out, planned, previous)
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = "".join(json.dumps(name) + "\n" for name in sorted(previous | set(planned)))  # any character in a name
+    atomic_write_bytes(out / LEDGER, ledger.encode("utf-8"))
     for name in ("manifest.csv", "README.md"):
         (out / name).unlink(missing_ok=True)
+    folders = set()
+    for name in sorted(previous):
+        (out / name).unlink(missing_ok=True)
+        folders.add((out / name).parent)
+    names = {Path(n).name for n in previous | set(planned)}
+    for folder in folders | {(out / n).parent for n in planned}:
+        if folder.is_dir() and not folder.is_symlink():
+            for entry in os.listdir(folder):  # temporary files of an interrupted copy
+                if temp_file_target(entry) in names or entry.removesuffix(".link.tmp").removeprefix(".") in names:
+                    (folder / entry).unlink(missing_ok=True)
+    for folder in sorted(folders, key=lambda f: -len(f.parts)):
+        for empty in (folder, folder.parent):
+            try:
+                if empty != out:
+                    empty.rmdir()
+            except OSError:  # something else in it: kept
+                pass
 
 
 def sort_masks(
@@ -137,12 +194,12 @@ def sort_masks(
     src, out = Path(src_dir), Path(out_dir)
     if src.exists() and src.resolve() == out.resolve():
         raise InputError(f"{out_dir}: the output folder must differ from the input folder")
+    check_not_input(out, {"--from": src}, inside_ok=True)  # inside: skipped (exclude=out below)
     pairs, values, decided = measure_masks(
         src, hole_value=hole_value, margin=margin, edges=edges, problems=problems, progress=progress, exclude=out
     )
-    clear_previous_sort(out, src)
-    out.mkdir(parents=True, exist_ok=True)
     rows = [row for _, row in pairs]
+    clear_previous_sort(out, src, [row.file for row in rows])
     config = {
         "mode": "sort", "from": str(src_dir), "hole_value": hole_value, "hole_values": values, "decided": decided,
         "margin": margin if margin is not None else "scaled: round(50 * min(H, W) / 512)", "edges": list(edges),

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..buckets import DEFAULT_EDGES, GROUPS, bucket_of, default_margin, group_of
 from ..errors import InputError, ProblemLog
-from ..io import PathLike, atomic_write_bytes
+from ..io import PathLike, atomic_write_bytes, confined_path
 from ..files.imagefile import displayed_size, open_image
 from ..files.maskfiles import read_csv
 from .measure import measure_masks
@@ -149,8 +149,9 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
         return None
     margin = margin if margin is not None else _margin_from_config(folder)
     if margin is None and rows and "margin" not in rows[0] and rows[0].get("file") and ":" not in rows[0]["file"]:
+        first_file = confined_path(folder, rows[0]["file"], f"{path}:2")
         try:  # the size of the first mask (header only)
-            with open_image(folder / rows[0]["file"]) as first:
+            with open_image(first_file) as first:
                 margin = default_margin(*displayed_size(first))
         except InputError:
             pass

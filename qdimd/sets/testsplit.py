@@ -33,7 +33,7 @@ from ..version import __version__
 from ..buckets import DEFAULT_EDGES, GROUPS, border_distance, default_margin
 from ..errors import InputError
 from ..masks.generator import MaskConfig
-from ..io import PathLike, atomic_write_bytes, json_dumps
+from ..io import PathLike, atomic_write_bytes, json_dumps, make_own_folder, owned_entry, temp_file_target
 from ..files.layout import encode_png
 from ..files.writer import map_in_workers
 from .stats import format_readme, summarize
@@ -151,11 +151,21 @@ def remove_temporaries(folder: Path, edges: Sequence[float] = DEFAULT_EDGES) -> 
     removed = 0
     for bucket, group in cells(edges):
         cell = folder / str(bucket) / group
-        if cell.is_dir():
+        if cell.is_dir() and not cell.is_symlink() and not cell.parent.is_symlink():
             for tmp in cell.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
-                removed += 1
+                if temp_file_target(tmp.name) is not None and owned_entry(folder, tmp):
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
     return removed
+
+
+def check_cell_folders(folder: Path, edges: Sequence[float] = DEFAULT_EDGES) -> None:
+    """Refuse cell folders that are symbolic links (or files): a split never writes or deletes outside ``folder``."""
+    for bucket, group in cells(edges):
+        for path in (folder / str(bucket), folder / str(bucket) / group):
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                raise InputError(f"{path}: a symbolic link or a file where the split's folder is; qdimd bucket never "
+                                 "writes through links; remove it or use a new folder")
 
 
 def _run_chunk_in_worker(args) -> int:
@@ -274,8 +284,9 @@ def write_bucket_set(
     if resume and (folder / "manifest.csv").is_file() and not (folder / PARTS_DIR).exists():
         yield total  # already complete
         return
+    check_cell_folders(folder, edges)
     atomic_write_bytes(config_path, (json.dumps(meta, indent=2) + "\n").encode())
-    (folder / PARTS_DIR).mkdir(exist_ok=True)
+    make_own_folder(folder / PARTS_DIR)
     if resume:
         remove_temporaries(folder, edges)
     done = {p.name for p in (folder / PARTS_DIR).iterdir()} if resume else set()

@@ -286,6 +286,9 @@ def fetch_file(
     """
     job = _Transfer(url, Path(dest), timeout, stop or threading.Event(), on_size, on_bytes)
     failures, best = 0, job.part_size()
+    if job.part.is_symlink():  # appended to and truncated: never through a link to another file
+        return FetchResult(job.dest, "failed", 0, f"{job.part} is a symbolic link where the partial file goes; "
+                           "not followed: remove it to download")
     while True:
         try:
             if job.dest.exists():
@@ -293,7 +296,9 @@ def fetch_file(
                 if size is None or size == have:
                     job.report_size(have, have)
                     return FetchResult(job.dest, "skipped", have)
-                job.dest.unlink()  # stale or foreign: never leave it under the final name
+                # never written by a download (which renames only complete, verified files): not ours to delete
+                return FetchResult(job.dest, "failed", 0, f"{job.dest} exists with {have} bytes, the server has {size}; "
+                                   "not replaced: move or delete it to download it again")
             job.attempt()
             return FetchResult(job.dest, "downloaded", job.dest.stat().st_size)
         except _Retry as exc:

@@ -230,3 +230,23 @@ def test_mode1_resume_with_ndjson_strokes_records_content_and_renderer(tmp_path)
     assert files_of(cut) == files_of(full)
     result = CliRunner().invoke(main, [*map(str, args), "--out", str(cut), "--resume", "--seed", "3"])
     assert result.exit_code == 1 and "differs in: seed" in result.output
+
+
+def test_mode1_resume_keeps_user_files_and_never_writes_through_links(split, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(split, out)
+    (out / "manifest.csv").unlink()  # interrupted
+    (out / ".qdimd-parts").mkdir()
+    (out / "2" / "border" / ".notes.tmp").write_text("mine")
+    result = cli(*MODE1, "--out", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert (out / "2" / "border" / ".notes.tmp").read_text() == "mine"
+    (out / "manifest.csv").unlink()
+    (out / ".qdimd-parts").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "3" / "noborder", elsewhere)
+    (out / "3" / "noborder").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / ".x.png.0123456789ab.tmp").write_bytes(b"not this split's")
+    result = cli(*MODE1, "--out", out, "--resume")
+    assert result.exit_code == 1 and "symbolic link" in result.output
+    assert (elsewhere / ".x.png.0123456789ab.tmp").exists()

@@ -66,3 +66,19 @@ def test_cuda_rng_states_are_restored_only_for_the_devices_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     ckpt.set_rng_state(state)
     assert restored == [0]
+
+
+def test_pruning_deletes_only_step_checkpoints_never_through_a_link(tmp_path):
+    model = create_model("pconv", **KW)
+    write_checkpoint([step_path(tmp_path, s) for s in (10, 20)],
+                     checkpoint_payload(model, model_name="pconv", model_kwargs=KW, step=20, config={}))
+    (tmp_path / "checkpoints" / "step-best-mine.pt").write_bytes(b"user copy")
+    (tmp_path / "checkpoints" / "step-0000005.pt.bak").write_bytes(b"user copy")
+    assert prune_checkpoints(tmp_path, 0) == [step_path(tmp_path, 10), step_path(tmp_path, 20)]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-0000005.pt.bak", "step-best-mine.pt"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "step-0000001.pt").write_bytes(b"not this run's")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
+    assert prune_checkpoints(tmp_path / "run", 0) == [] and (elsewhere / "step-0000001.pt").exists()

@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_open, atomic_write_bytes, hole_from_gray, hole_to_gray, load_gray
+from qdimd.io import (atomic_open, atomic_write_bytes, check_not_input, confined_path, hole_from_gray, hole_to_gray, load_gray,
+                      make_own_folder, owned_entry, temp_file_target)
 
 
 def test_atomic_write_replaces_and_honours_the_umask(tmp_path):
@@ -89,3 +90,52 @@ def test_fsync_write_calls_fsync(tmp_path, monkeypatch):
     assert calls == []
     atomic_write_bytes(tmp_path / "ckpt", b"y", fsync=True)
     assert len(calls) == 1 and (tmp_path / "ckpt").read_bytes() == b"y"
+
+
+def test_check_not_input_same_file_links_and_folders(tmp_path):
+    photos, masks = tmp_path / "photos", tmp_path / "masks"
+    photos.mkdir(), masks.mkdir()
+    (photos / "a.png").write_bytes(b"a")
+    (tmp_path / "hard.png").hardlink_to(photos / "a.png")
+    (tmp_path / "soft").symlink_to(masks, target_is_directory=True)
+    inputs = {"IMAGE": photos, "MASK": [masks, None], "--db": None, "--gone": tmp_path / "missing"}
+    for out, message in [(masks, "is the input MASK"), (tmp_path / "soft", "is the input MASK"),
+                         (tmp_path / "soft" / "filled", "inside the input MASK"),
+                         (photos / "sub" / "new", "inside the input IMAGE"), (tmp_path, "holds the input IMAGE")]:
+        with pytest.raises(InputError, match=message):
+            check_not_input(out, inputs)
+    with pytest.raises(InputError, match="-o .*hard.png is the input CKPT"):
+        check_not_input(tmp_path / "hard.png", {"CKPT": photos / "a.png"}, option="-o")
+    with pytest.raises(InputError, match="is the input --strokes"):  # a glob of sources
+        check_not_input(photos / "a.png", {"--strokes": [str(photos / "*.png")]})
+    check_not_input(tmp_path / "out", inputs)
+    check_not_input(photos / "db", {"--images": photos}, inside_ok=True)
+    check_not_input(tmp_path / "missing", {"X": tmp_path / "missing"})  # nothing there to harm
+
+
+def test_confined_path_and_owned_entry(tmp_path):
+    assert confined_path(tmp_path, "1/border/a.png", "m.csv:2") == tmp_path / "1" / "border" / "a.png"
+    for bad in ("/etc/passwd", "../x.png", "1/../../x.png", "", "C:\\x.png", "a\0b"):
+        with pytest.raises(InputError, match="m.csv:7: expected a relative path inside"):
+            confined_path(tmp_path, bad, "m.csv:7")
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "f.png").write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "f.png").write_bytes(b"x")
+    (tmp_path / "own" / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert owned_entry(tmp_path / "own", tmp_path / "own" / "f.png")
+    assert owned_entry(tmp_path / "own", tmp_path / "own" / "link")  # the link itself, never its target
+    assert not owned_entry(tmp_path / "own", tmp_path / "own" / "link" / "f.png")
+    assert not owned_entry(tmp_path / "own", tmp_path / "elsewhere" / "f.png")
+    assert not owned_entry(tmp_path / "own", tmp_path / "own")
+    assert temp_file_target(".a.png.0123456789ab.tmp") == "a.png" and temp_file_target(".notes.tmp") is None
+
+
+def test_make_own_folder_never_goes_through_a_link(tmp_path):
+    assert make_own_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "file").write_bytes(b"x")
+    for bad in ("link", "file"):
+        with pytest.raises(InputError, match="symbolic link or a file"):
+            make_own_folder(tmp_path / bad)

@@ -9,7 +9,8 @@ and outputs (``fake``): FID (:mod:`inpaint.evaluation.fid`) and P-IDS/U-IDS
 (:mod:`inpaint.evaluation.ids`). Those features are saved per cell as
 ``OUT/features/<method>__<bucket>_<group>.npz`` (arrays ``real`` and ``fake``,
 float32, row i of both from pair i) so that any FID can be recomputed; files
-of cells the report no longer has (another ``--bins``) are removed.
+of this run's methods' cells that the report no longer has (another ``--bins``) are removed
+(never another file, nor through a symbolic link out of ``OUT``).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, make_own_folder, owned_entry
 
 from ..bins import cell_file_stem, cell_order, cells_of
 from ..fid import FID_MIN_IMAGES, fid_from_features
@@ -78,7 +79,7 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
         fake_all = _records(out / FAKE_FEATURES, len(rows), dim)
         real_all = _records(out / REAL_FEATURES, max(slots[(r["bucket"], r["group"], r["index"])] for r in rows) + 1
                             if rows else 0, dim)
-        (out / FEATURES).mkdir(exist_ok=True)
+        make_own_folder(out / FEATURES)
     results, few, written = [], [], set()
     for spec in plan.specs:
         for bucket, group in cell_order(config.bins):
@@ -103,8 +104,9 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
                     few.append(len(idx))
             results.append(res)
     if config.features:  # files of another binning (a rerun with other --bins) would be mistaken for this one's
+        ours = tuple(cell_file_stem(s.label, "", "").removesuffix("_") for s in plan.specs)  # "<method>__"
         for path in (out / FEATURES).glob("*.npz"):
-            if path.name not in written:
+            if path.name not in written and path.name.startswith(ours) and owned_entry(out, path):
                 path.unlink()
     notes = []
     if few:

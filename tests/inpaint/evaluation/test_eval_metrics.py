@@ -116,7 +116,10 @@ def test_lama_bins_regroup_without_recomputing(run):
     lama = EvalConfig(**{**config.__dict__, "bins": "lama"})
     plan = plan_evaluation(lama)
     assert plan.pending == []  # bins are a report option: the run folder is reused
+    (out / "features" / "my-own.npz").write_bytes(b"not this run's")  # never removed with the other binning's files
     write_report(plan)
+    assert (out / "features" / "my-own.npz").read_bytes() == b"not this run's"
+    (out / "features" / "my-own.npz").unlink()
     per_image = read_csv(out / "per_image.csv")
     rows = read_csv(out / "results.csv")
     assert {r["group"] for r in rows} == {"all"}

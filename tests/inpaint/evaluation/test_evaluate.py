@@ -372,8 +372,9 @@ def test_split_config_json_polarity_and_edges(split, photo_dir, tmp_path):
     (black / "config.json").write_text('{"hole_value": 0, "border_margin": 12}')
     runs = {}
     for name, root in (("white", split), ("black", black)):
-        evaluate_methods(EvalConfig(str(photo_dir), str(root), ("identity",), str(tmp_path / name), limit=1, metrics=PAPER_METRICS))
-        runs[name] = (tmp_path / name / PER_IMAGE).read_text()
+        evaluate_methods(EvalConfig(str(photo_dir), str(root), ("identity",), str(tmp_path / f"report-{name}"), limit=1,
+                                    metrics=PAPER_METRICS))
+        runs[name] = (tmp_path / f"report-{name}" / PER_IMAGE).read_text()
     assert runs["white"] == runs["black"]
     (black / "config.json").write_text('{"edges": [0.0, 0.5, 1.0]}')
     with pytest.raises(InputError, match="custom bucket edges"):

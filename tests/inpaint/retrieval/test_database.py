@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 
@@ -181,3 +182,29 @@ def test_interrupted_append_keeps_the_neighbours_to_compute(photos, tmp_path, vg
     db = _build(files, tmp_path / "db", vgg, append=True)  # the rerun, without --topk
     assert len(db) == 10 and db.topk is not None and db.topk.shape == (10, 2)
     assert "topk_pending" not in db.config
+
+
+def test_config_naming_files_outside_the_database_is_refused(photos, tmp_path, vgg):
+    _build(find_images(photos), tmp_path / "db", vgg)
+    victim = tmp_path / "victim.npy"
+    victim.write_bytes(b"x")
+    config = json.loads((tmp_path / "db" / "config.json").read_text())
+    config["data"]["pca"] = "../victim.npy"
+    (tmp_path / "db" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match="expected data files named like vectors-000001.npy"):
+        ImageDB.load(tmp_path / "db")
+    with pytest.raises(InputError, match="expected data files named like"):  # and an append never deletes it
+        _build(find_images(photos), tmp_path / "db", vgg, append=True)
+    assert victim.exists()
+
+
+def test_append_refuses_photos_changed_since_they_were_described(photos, tmp_path, vgg):
+    paths = find_images(photos)
+    _build(paths, tmp_path / "db", vgg)
+    before = ImageDB.load(tmp_path / "db").files
+    shutil.copy(paths[1], paths[0])  # the same path, another photo
+    future = os.stat(tmp_path / "db" / "config.json").st_mtime_ns + 10**9
+    os.utime(paths[0], ns=(future, future))  # modified after the database was written, whatever the clock's resolution
+    with pytest.raises(InputError, match="1 indexed image.*changed after the database was written"):
+        _build(paths, tmp_path / "db", vgg, append=True)
+    assert ImageDB.load(tmp_path / "db").files == before

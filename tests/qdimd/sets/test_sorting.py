@@ -187,7 +187,7 @@ def test_foreign_output_folder_and_input_inside_an_earlier_sort_are_refused(tmp_
         sort_masks(src, busy, problems=ProblemLog())
     assert (busy / "keep.txt").read_text() == "mine"
     sort_masks(src, tmp_path / "out", problems=ProblemLog())
-    with pytest.raises(InputError, match="inside the earlier sort"):
+    with pytest.raises(InputError, match="holds the input --from"):
         sort_masks(tmp_path / "out" / "1", tmp_path / "out", problems=ProblemLog())
     assert len(read_manifest(tmp_path / "out")) == 12
 
@@ -201,3 +201,65 @@ def test_no_readable_mask_error_lists_the_skipped_files(tmp_path):
     message = str(info.value)
     assert "empty.png: empty file" in message
     assert "fake.png: not a readable image (unknown or corrupt format)" in message and "BytesIO" not in message
+
+
+def test_rerun_removes_only_its_own_copies(tmp_path):
+    """A user's file in OUT/<bucket>/<group>/ survives a rerun; a group folder linked out of OUT is never
+    followed (its files outside stay), and a copy that would replace a user's file is refused before any work."""
+    src = nvidia_style_folder(tmp_path / "nv")
+    out = tmp_path / "out"
+    sort_masks(src, out, hole_value=255, problems=ProblemLog())
+    cell = out / read_manifest(out)[0]["file"].rsplit("/", 1)[0]
+    (cell / "my-notes.txt").write_text("mine")
+    (cell / "zz-my-mask.png").write_bytes((src / os.listdir(src)[0]).read_bytes())
+    sort_masks(src, out, hole_value=0, problems=ProblemLog())
+    assert (cell / "my-notes.txt").read_text() == "mine" and (cell / "zz-my-mask.png").exists()
+    # a group folder replaced by a link to a folder outside OUT
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.png").write_bytes(b"keep me")
+    target = out / read_manifest(out)[0]["file"].rsplit("/", 1)[0]
+    for name in os.listdir(target):
+        (outside / name).write_bytes((target / name).read_bytes())
+        (target / name).unlink()
+    target.rmdir()
+    target.symlink_to(outside, target_is_directory=True)
+    before = sorted(os.listdir(outside))
+    with pytest.raises(InputError, match="symbolic link"):
+        sort_masks(src, out, hole_value=0, problems=ProblemLog())
+    assert sorted(os.listdir(outside)) == before and (outside / "precious.png").read_bytes() == b"keep me"
+    # a user's file under the name of a copy the new sort writes
+    other, fresh = tmp_path / "other", tmp_path / "fresh"
+    sort_masks(src, other, hole_value=255, problems=ProblemLog())
+    sort_masks(src, fresh, hole_value=0, problems=ProblemLog())
+    new_names = sorted({r["file"] for r in read_manifest(fresh)} - {r["file"] for r in read_manifest(other)})
+    manifest = (other / "manifest.csv").read_bytes()
+    mine = other / new_names[0]
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_bytes(b"user data")
+    with pytest.raises(InputError, match="not written by qdimd bucket"):
+        sort_masks(src, other, hole_value=0, problems=ProblemLog())
+    assert mine.read_bytes() == b"user data" and (other / "manifest.csv").read_bytes() == manifest
+
+
+def test_manifest_naming_a_file_outside_is_not_deleted(tmp_path):
+    src = nvidia_style_folder(tmp_path / "nv")
+    out = tmp_path / "out"
+    sort_masks(src, out, problems=ProblemLog())
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"x")
+    text = (out / "manifest.csv").read_text()
+    (out / "manifest.csv").write_text(text + f"{victim},x,255,64,64,0.1,0,25,1,border\n")
+    with pytest.raises(InputError, match="expected a relative path"):
+        sort_masks(src, out, problems=ProblemLog())
+    assert victim.exists()
+
+
+def test_a_name_with_a_newline_never_names_another_file(tmp_path):
+    src = tmp_path / "src"
+    save_gray(src / "x\nnotes.png", rect_hole(64, 0.2, 10).astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    sort_masks(src, out, problems=ProblemLog())
+    (out / "notes.png").write_bytes(b"mine")
+    sort_masks(src, out, problems=ProblemLog())
+    assert (out / "notes.png").read_bytes() == b"mine" and len(read_manifest(out)) == 1

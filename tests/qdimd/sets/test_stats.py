@@ -102,3 +102,20 @@ def test_histogram_png(tmp_path):
     assert Image.open(tmp_path / "h.png").size == (900, 420)
     empty = render_histogram(MaskStats(np.zeros(0), np.zeros(0, np.int64), (), "masks"))
     assert empty.shape == (420, 900, 3)
+
+
+def test_manifest_paths_stay_inside_the_folder(tmp_path):
+    """qdimd stats and qdimd preview read a manifest's files only inside its folder (file and line named)."""
+    from qdimd.files.preview import load_folder_masks
+
+    outside = tmp_path / "outside.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(outside)
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for name in (str(outside), "../outside.png"):
+        _write_manifest(folder, [{"index": 0, "file": name, "hole_ratio": 0.2, "border_distance": 3}],
+                        ["index", "file", "hole_ratio", "border_distance"])
+        with pytest.raises(InputError, match="manifest.csv:2: expected a relative path inside"):
+            load_mask_stats(folder, problems=ProblemLog())
+        with pytest.raises(InputError, match="manifest.csv:2: expected a relative path inside"):
+            load_folder_masks(folder, 4)

@@ -232,14 +232,17 @@ def test_served_md5_is_verified(server, tmp_path, md5, gzip, status):
     assert not (tmp_path / ".cat.ndjson.part").exists()
 
 
-def test_complete_file_is_skipped_and_a_stale_one_replaced(server, tmp_path):
+def test_complete_file_is_skipped_and_another_one_kept(server, tmp_path):
     cat, dog = serve(server, "cat"), serve(server, "dog")
     (tmp_path / "cat.ndjson").write_bytes(cat)
-    (tmp_path / "dog.ndjson").write_bytes(dog[:-10])
+    (tmp_path / "dog.ndjson").write_bytes(dog[:-10])  # not written by a download (it renames only complete files)
     report = download(["cat", "dog"], "simplified", tmp_path, base_url=server.base_url, **FAST)
-    assert [r.status for r in report.results] == ["skipped", "downloaded"]
-    assert gets(server, "cat") == [] and len(gets(server, "dog")) == 1
-    assert (tmp_path / "dog.ndjson").read_bytes() == dog
+    assert [r.status for r in report.results] == ["skipped", "failed"]
+    assert "not replaced" in report.results[1].error
+    assert gets(server, "cat") == [] and gets(server, "dog") == []
+    assert (tmp_path / "dog.ndjson").read_bytes() == dog[:-10]  # the user's file is kept
+    (tmp_path / "dog.ndjson").unlink()
+    assert download(["dog"], "simplified", tmp_path, base_url=server.base_url, **FAST).results[0].status == "downloaded"
 
 
 def test_interrupt_keeps_only_a_correct_partial_file(server, tmp_path):
@@ -315,3 +318,13 @@ def test_cli_errors_and_category_list(tmp_path):
     assert result.exit_code == 1 and "did you mean 'cat'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["download", "--list-categories"])
     assert result.exit_code == 0 and result.output.splitlines() == list(CATEGORIES)
+
+
+def test_partial_file_that_is_a_link_is_never_followed(server, tmp_path):
+    serve(server, "cat")
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    (tmp_path / ".cat.ndjson.part").symlink_to(victim)
+    report = download(["cat"], "simplified", tmp_path, base_url=server.base_url, **FAST)
+    assert report.results[0].status == "failed" and "symbolic link" in report.results[0].error
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "cat.ndjson").exists()
