@@ -76,3 +76,15 @@ def without_modules_env(folder: Path, blocked: tuple[str, ...]) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "COV_"))}
     env.update(PYTHONPATH=os.pathsep.join([str(folder), str(ROOT)]), PYTHONWARNINGS="default", OMP_NUM_THREADS="1")
     return env
+
+
+def pairs_cli(photo_dir: Path, masks: Path, out: Path, *options: str) -> Path:
+    """``out`` filled by ``inpaint pairs`` at 64 px (extra CLI ``options`` appended); fails the test on a non-zero exit."""
+    from click.testing import CliRunner
+
+    from cli.inpaint_main import main
+
+    result = CliRunner().invoke(main, ["pairs", "--images", str(photo_dir), "--masks", str(masks), "--out", str(out),
+                                       "--size", "64", *options])
+    assert result.exit_code == 0, result.output
+    return out

@@ -7,10 +7,9 @@ network's weight file by SHA-256, or ``"random"`` for fixed random weights
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
+from ...retrieval.weights import file_sha256
 from ..methods import DRIFT_WARNING
 from ..plan import EvalPlan
 
@@ -20,15 +19,6 @@ _HUB_FILES = {
     "alexnet": "alexnet-owt-7be5be79.pth",
     "vgg16": "vgg16-397923af.pth",
 }
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _weights(path: str | None, random: bool, hub_name: str | None) -> dict:

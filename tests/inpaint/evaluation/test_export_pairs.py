@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import nvidia_style_folder
+from helpers import nvidia_style_folder, pairs_cli
 from PIL import Image
 
 from cli.inpaint_main import main
@@ -26,11 +26,7 @@ def masks(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pairs_out(photo_dir, masks, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pairs") / "p"
-    result = CliRunner().invoke(main, ["pairs", "--images", str(photo_dir), "--masks", str(masks), "--out", str(out),
-                                       "--size", "64", "--seed", "3", "--limit", "2"])
-    assert result.exit_code == 0, result.output
-    return out
+    return pairs_cli(photo_dir, masks, tmp_path_factory.mktemp("pairs") / "p", "--seed", "3", "--limit", "2")
 
 
 def _png(path: Path) -> np.ndarray:
