@@ -12,7 +12,7 @@ from .options import SIZE, kind_option, seed_option, user_errors
               help="Masks on the sheet (the first N of SOURCE, or N generated on the fly without SOURCE).")
 @click.option("--size", type=SIZE, default="256", show_default=True, help="Size of generated masks (without SOURCE).")
 @seed_option
-@click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Masks per row.")
+@click.option("--columns", type=click.IntRange(1, 4096), default=8, show_default=True, help="Masks per row.")
 @click.option("--cell", type=click.IntRange(min=8, max=1024), default=128, show_default=True, help="Cell side in px.")
 @click.option("--hole-value", type=click.Choice(["auto", "255", "0"]), default="auto", show_default=True,
               help="Polarity of SOURCE's files; auto = its config.json, else 255 (white holes).")

@@ -125,7 +125,10 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     if run_path.exists():
         previous = orjson.loads(run_path.read_bytes()).get("config", {})
         changed = sorted(k for k in set(previous) | set(run["config"]) if previous.get(k) != run["config"].get(k))
-        if changed:
+        if changed and not _holds_rows(out):  # a run that stopped before its first result (e.g. a missing flag)
+            _clear_records(out)
+            atomic_write_bytes(run_path, orjson.dumps(run, option=orjson.OPT_INDENT_2))
+        elif changed:
             raise InputError(
                 f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
                 "use a new --out or delete the folder"
@@ -136,6 +139,22 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     done, n_rows = _recover_rows(out, config)
     return EvalPlan(config, specs, {e.file: e for e in entries}, pairs, size, from_manifest, n_masks, problems, done, n_rows,
                     image_sizes)
+
+
+def _holds_rows(out: Path) -> bool:
+    """Whether ``out`` holds a finished per-image row (more than the header line of ``per_image.csv``)."""
+    path = out / PER_IMAGE
+    return path.exists() and path.read_bytes().rstrip(b"\n").count(b"\n") > 0
+
+
+def _clear_records(out: Path) -> None:
+    """Remove what a run that finished no row wrote (its record files, grid tiles), so another configuration can start there."""
+    import shutil
+
+    for name in (PER_IMAGE, PROBS, FAKE_FEATURES, REAL_FEATURES):
+        (out / name).unlink(missing_ok=True)
+    if (out / PARTS).is_dir():
+        shutil.rmtree(out / PARTS)
 
 
 def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tuple[int, int], int]]:
@@ -166,7 +185,8 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
     if not pending:
         return
     methods = {j: load_method(
-        s, device=config.device, vgg_weights=config.vgg_weights, allow_random_vgg=config.allow_random_vgg
+        s, device=config.device, vgg_weights=config.vgg_weights, allow_random_vgg=config.allow_random_vgg,
+        dup_threshold=config.dup_threshold
     ) for j, s in enumerate(plan.specs)}
     nets = load_metric_networks(config)
     slots = {p: k for k, p in enumerate(plan.pairs)}
