@@ -6,7 +6,7 @@ import os
 
 import click
 
-from qdimd.errors import InputError
+from qdimd.errors import InputError, printable
 
 
 class SizeType(click.ParamType):
@@ -138,6 +138,6 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except (InputError, ValueError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
 
     return wrapper

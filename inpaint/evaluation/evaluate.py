@@ -32,7 +32,7 @@ from typing import Iterator
 import numpy as np
 import orjson
 
-from qdimd.errors import InputError, ProblemLog
+from qdimd.errors import InputError, ProblemLog, name_problem
 from qdimd.io import atomic_write_bytes, resize_hole
 
 from qdimd.buckets import hole_ratio
@@ -161,6 +161,9 @@ def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tupl
     """Names (relative to ``root``) of the readable photos and a count of their sizes; unreadable ones reported."""
     names, sizes = [], {}
     for path in find_images(root):
+        if name_problem(path):
+            problems.add(str(path), None, name_problem(path))
+            continue
         try:
             size = image_size(path)
         except InputError as exc:

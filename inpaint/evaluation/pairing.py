@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
-from qdimd.errors import InputError, ProblemLog
+from qdimd.errors import InputError, ProblemLog, name_problem
 from qdimd.io import MASK_SUFFIXES, hole_from_gray, load_gray, resize_hole
 
 MANIFEST = "manifest.csv"
@@ -134,6 +134,9 @@ def _scan_folder(root: Path, hole_value: int, problems: ProblemLog) -> list[Mask
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_SUFFIXES)
     entries = []
     for path in files:
+        if name_problem(path):
+            problems.add(str(path), None, name_problem(path))
+            continue
         try:
             hole = hole_from_gray(load_gray(path), hole_value)
         except InputError as exc:

@@ -17,7 +17,7 @@ from torch import nn
 
 from qdimd.errors import InputError, ProblemLog
 
-from ..retrieval.simk import default_dup_threshold
+from ..retrieval.simk import DEFAULT_DUP_THRESHOLD, default_dup_threshold  # noqa: F401 (the threshold named in the docstring)
 from ..checkpoint import read_checkpoint
 from .config import TrainConfig
 from .data import DataConfig, InpaintDataset, training_files, training_masks, training_neighbours

@@ -21,7 +21,7 @@ from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ProblemLog
+from ..errors import InputError, ProblemLog, name_problem
 from ..io import PathLike
 from .store import STORE_SUFFIX, StrokeStore, check_offsets, default_store_path, iter_store_records, load_default_store, quantize
 from .storefile import is_store_file, write_store_file
@@ -104,6 +104,10 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
                 continue
             points = r.points.astype(np.uint8) if r.points.dtype.kind in "iu" else quantize(r.points)  # ints: 0..255 checked
             yield r.word, r.recognized, r.key_id, points, r.lengths
+        return
+    if (name.endswith(".bin") or name.endswith(".npz")) and name_problem(name):
+        problems.add(str(path), None, "file name is not valid UTF-8, and a .bin or .npz file's category is its name: "
+                                      "rename the file")
         return
     if name.endswith(".bin") or name.endswith(".npz"):
         from . import formats  # imported only when such a file comes up
