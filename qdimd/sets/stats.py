@@ -178,6 +178,8 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float], pro
         ratios.append(ratio)
         buckets.append(bucket_of(ratio, edges))
         groups.append(group)
+    if rows and not ratios:
+        raise InputError(f"{path}: no row with a usable hole_ratio and border_distance (each reported above)")
     return MaskStats(np.asarray(ratios, dtype=np.float64), np.asarray(buckets, dtype=np.int64), tuple(groups), "manifest")
 
 

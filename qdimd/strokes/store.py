@@ -133,7 +133,7 @@ class StrokeStore:
         Args:
             path: the file.
             validate: check every offset and category id (:func:`check_offsets`: one streaming pass
-                over the offset arrays, about 1 s per 50 M drawings), so that a damaged or tampered file
+                over the offset arrays: 0.16 s for 5 M drawings of 25 M strokes in the page cache), so that a damaged or tampered file
                 fails here, naming itself, rather than with an ``IndexError`` while sampling. Workers
                 that reopen a store their parent validated pass ``False`` (then only the header and the
                 arrays' ends are checked, O(1)).
@@ -229,24 +229,23 @@ def check_offsets(store: StrokeStore, path: PathLike, caps: bool = True) -> None
     for name in ("stroke_starts", "drawing_starts"):
         starts = getattr(store, name)
         for i in range(0, len(starts) - 1, CHECK_BLOCK):
-            bad = np.flatnonzero(np.diff(np.asarray(starts[i:i + CHECK_BLOCK + 1])) < 1)
-            if len(bad):
-                fail(f"{name} not increasing (an empty or negative span)", i + int(bad[0]))
+            block = np.asarray(starts[i:i + CHECK_BLOCK + 1])
+            if (block[1:] <= block[:-1]).any():  # comparisons, not np.diff: no int64 temporary
+                fail(f"{name} not increasing (an empty or negative span)", i + int(np.argmax(block[1:] <= block[:-1])))
     stroke_starts = np.asarray(store.stroke_starts)
     for i in range(0, store.n_drawings, CHECK_BLOCK):
-        ds = np.asarray(store.drawing_starts[i:i + CHECK_BLOCK + 1])
         category = np.asarray(store.drawing_category[i:i + CHECK_BLOCK])
-        bad = np.flatnonzero((category < 0) | (category >= len(store.categories)))
-        if len(bad):
-            fail(f"category id {int(category[bad[0]])} of {len(store.categories)} categories", i + int(bad[0]))
+        if category.size and (category.min() < 0 or category.max() >= len(store.categories)):
+            at = int(np.argmax((category < 0) | (category >= len(store.categories))))
+            fail(f"category id {int(category[at])} of {len(store.categories)} categories", i + at)
         if not caps:
             continue
-        points = np.diff(stroke_starts[ds])
-        big = np.flatnonzero((points > MAX_POINTS) | (np.diff(ds) > MAX_STROKES))
-        if len(big):
-            d = i + int(big[0])
-            fail(f"drawing too large ({int(points[big[0]]):,} points, {int(ds[big[0] + 1] - ds[big[0]]):,} strokes; "
-                 f"caps {MAX_POINTS:,} and {MAX_STROKES:,}, qdimd.strokes.ndjson)", d)
+        ds = np.asarray(store.drawing_starts[i:i + CHECK_BLOCK + 1])
+        points, strokes = np.diff(stroke_starts[ds]), np.diff(ds)
+        if points.max(initial=0) > MAX_POINTS or strokes.max(initial=0) > MAX_STROKES:
+            at = int(np.argmax((points > MAX_POINTS) | (strokes > MAX_STROKES)))
+            fail(f"drawing too large ({int(points[at]):,} points, {int(strokes[at]):,} strokes; "
+                 f"caps {MAX_POINTS:,} and {MAX_STROKES:,}, qdimd.strokes.ndjson)", i + at)
 
 
 def default_store_path() -> Path:

@@ -84,3 +84,29 @@ def test_workers_cap_is_four_times_the_cores():
     import os
 
     assert MAX_WORKERS == 4 * (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["preview", "--n", "4096", "--cell", "1024", "--size", "8192", "-o", "x.png"], "4,294,967,296 px"),
+    (["generate", "--n", "1", "--out", "o", "--kind", "box[count=1..100000]"], "<= 100"),
+])
+def test_requests_too_big_to_hold_are_refused_before_work(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(qdimd_main, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "o").exists()
+
+
+def test_preview_shrinks_each_mask_to_its_cell(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from qdimd.files.preview import load_folder_masks
+
+    for i in range(3):
+        hole = np.zeros((512, 256), np.uint8)
+        hole[: 100 * (i + 1)] = 255
+        Image.fromarray(hole).save(tmp_path / f"{i}.png")
+    holes, labels = load_folder_masks(tmp_path, 3, cell=32)
+    assert [h.shape for h in holes] == [(32, 16)] * 3
+    assert labels[0].endswith("19.5%")   # measured at full size, not on the shrunk mask
