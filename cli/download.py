@@ -28,7 +28,7 @@ def _list_categories(ctx, param, value: bool) -> None:
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
               help="The bucket, or a mirror with its layout (full/simplified/, full/raw/, full/binary/, sketchrnn/).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Files downloaded at once.")
-@click.option("--retries", type=click.IntRange(0, 100), default=5, show_default=True,
+@click.option("--retries", type=click.IntRange(0, 10_000), default=5, show_default=True,
               help="Retries per file after connection errors, HTTP 5xx or truncated bodies (pauses 1, 2, 4, ... s).")
 @click.option("--timeout", type=FiniteFloatRange(0, 86400, min_open=True), default=60.0, show_default=True,
               help="Seconds without data before a connection counts as lost.")
