@@ -24,9 +24,9 @@ DUP_THRESHOLD = 0.97   # inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD (not impor
 @click.option("--topk", type=click.IntRange(1, 10000), default=None,
               help="Also store each image's K nearest other images (for inpaint train --model simk).")
 @dup_threshold_option(
-    show_default=f"{DUP_THRESHOLD}; none with --allow-random-vgg; the stored one on --append",
-    help="With --topk: leave images more similar than this (copies, near-duplicates) out of each "
-         "image's neighbours: the threshold of Sim-K's test-time retrieval and of inpaint train.")
+    "With --topk: leave images more similar than this (copies, near-duplicates) out of each "
+    "image's neighbours: the threshold of Sim-K's test-time retrieval and of inpaint train.",
+    show_default=f"{DUP_THRESHOLD}; none with --allow-random-vgg; the stored one on --append")
 @click.option("--append", is_flag=True,
               help="Add images not yet in --out (known paths are skipped; idempotent); keeps the stored descriptor settings.")
 @click.option("--batch-size", type=BATCH_SIZE, default=16, show_default=True, help="Images per VGG forward.")

@@ -29,6 +29,7 @@ class SizeType(click.ParamType):
 
 SIZE = SizeType()
 
+
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (click's range lets NaN through:
     every comparison with it is false)."""
@@ -65,9 +66,9 @@ workers_option = click.option(
 )
 
 
-def dup_threshold_option(help: str, show_default: str | None = "0.97 (inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD)"):
+def dup_threshold_option(text: str, *, show_default: str):
     """``--dup-threshold`` of index, query, fill and eval: a cosine similarity in -1..1 (1 keeps every image)."""
-    return click.option("--dup-threshold", type=FiniteFloatRange(-1, 1), default=None, show_default=show_default, help=help)
+    return click.option("--dup-threshold", type=FiniteFloatRange(-1, 1), default=None, show_default=show_default, help=text)
 strict_option = click.option("--strict", is_flag=True, help="Stop at the first bad input record instead of skipping and reporting it.")
 hole_value_option = click.option(
     "--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True, callback=lambda c, p, v: int(v),
