@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, kind_option, seed_option, strict_option, user_errors, workers_option
+from .options import COUNT, PIXELS, SIZE, kind_option, seed_option, strict_option, user_errors, workers_option
 
 
 @click.command()
@@ -11,12 +11,12 @@ from .options import SIZE, kind_option, seed_option, strict_option, user_errors,
 @click.option("--from", "src", type=click.Path(), default=None,
               help="Mode 2: sort the masks in this folder (recursive), .tar shard or file instead of generating.")
 @click.option("--size", type=SIZE, default="256", show_default=True, help="Mode 1: S or HxW.")
-@click.option("--per-group", type=click.IntRange(min=1), default=1000, show_default=True,
+@click.option("--per-group", type=COUNT, default=1000, show_default=True,
               help="Mode 1: masks per (bucket, group) cell; 6 buckets x 2 groups.")
 @seed_option
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True,
               help="Mode 1: half of the Quick, Draw! categories to draw strokes from (qdimd.strokes.splits).")
-@click.option("--border-margin", type=click.IntRange(min=0), default=None, show_default="round(50 * min(H, W) / 512)",
+@click.option("--border-margin", type=PIXELS, default=None, show_default="round(50 * min(H, W) / 512)",
               help="Holes at least this many px from the border form the noborder group (25 at 256, 50 at 512).")
 @click.option("--hole-value", type=click.Choice(["255", "0", "auto"]), default=None,
               show_default="255 for mode 1, auto for mode 2",

@@ -7,7 +7,7 @@ import click
 
 from qdimd.strokes.download import DEFAULT_BASE_URL, FORMATS
 
-from .options import split_names, user_errors
+from .options import FiniteFloatRange, split_names, user_errors
 
 
 def _list_categories(ctx, param, value: bool) -> None:
@@ -28,9 +28,9 @@ def _list_categories(ctx, param, value: bool) -> None:
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
               help="The bucket, or a mirror with its layout (full/simplified/, full/raw/, full/binary/, sketchrnn/).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Files downloaded at once.")
-@click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
+@click.option("--retries", type=click.IntRange(0, 10_000), default=5, show_default=True,
               help="Retries per file after connection errors, HTTP 5xx or truncated bodies (pauses 1, 2, 4, ... s).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option("--timeout", type=FiniteFloatRange(0, 86400, min_open=True), default=60.0, show_default=True,
               help="Seconds without data before a connection counts as lost.")
 @click.option("--list-categories", is_flag=True, expose_value=False, is_eager=True, callback=_list_categories,
               help="Print the 345 official category names and exit.")

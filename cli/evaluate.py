@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import device_option, pairing_options, strict_option, user_errors, vgg_weights_option
+from .options import BATCH_SIZE, device_option, dup_threshold_option, pairing_options, strict_option, user_errors, vgg_weights_option
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 """inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
@@ -21,7 +21,7 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 @click.option("--metric", "metrics", multiple=True, type=click.Choice(METRIC_NAMES),
               help="Metric to report; repeat for several.  [default: l1, psnr, ssim, iscore (the papers' Table 1)]")
 @click.option("--no-iscore", is_flag=True, help="Skip the Inception score.")
-@click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True, help="Inception-score splits per cell.")
+@click.option("--is-splits", type=click.IntRange(1, 1000), default=10, show_default=True, help="Inception-score splits per cell.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="torchvision Inception-v3 state dict (inception_v3_google-0cc3c7bd.pth); default: torch.hub's cache, else download.")
 @click.option("--allow-random-inception", is_flag=True, help="Fixed random Inception weights instead of the published ones, with a warning (smoke tests; scores meaningless).")
@@ -36,16 +36,19 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
               help="Fixed random weights for every metric network whose file is not given, with a warning (smoke tests; values meaningless).")
 @click.option("--bins", type=click.Choice(["paper", "lama"]), default="paper", show_default=True,
               help="Report cells: the split's buckets x N/B/all, or LaMa's 10% hole-area bins (report only: rerun to regroup).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--batch-size", type=BATCH_SIZE, default=16, show_default=True,
               help="Pairs scored together; images per metric-network forward.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Accept a Sim-K database built with random VGG-16 weights (smoke tests).")
+@dup_threshold_option("simk methods: retrieved images more similar than this count as the photo itself (copies, "
+                      "near-duplicates) and are left out; 1 keeps every image.",
+                      show_default="0.97; none for a database built with --allow-random-vgg")
 @device_option
 @strict_option
 @user_errors
 def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics, no_iscore, is_splits, inception_weights,
              allow_random_inception, fid_weights, lpips_net, lpips_weights, alexnet_weights, allow_random_weights, bins,
-             batch_size, vgg_weights, allow_random_vgg, device, strict, resize_preds):
+             batch_size, vgg_weights, allow_random_vgg, dup_threshold, device, strict, resize_preds):
     """Score inpainting METHODs on IMAGES under the masks of a bucket split, per bucket and border group.
 
     Writes OUT/report.md, report.html (plots, tables, grids, worst images; self-contained), results.csv, results.json, per_image.csv, grid_<bucket>.png and, for
@@ -68,7 +71,7 @@ def evaluate(images, masks, methods, out, limit, seed, size, hole_value, metrics
         images=images, masks=masks, methods=tuple(methods), out=out, seed=seed, limit=limit, size=size,
         hole_value=hole_value, metrics=check_metrics(chosen), is_splits=is_splits, inception_weights=inception_weights,
         allow_random_inception=allow_random_inception, vgg_weights=vgg_weights,
-        allow_random_vgg=allow_random_vgg, lpips_net=lpips_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
+        allow_random_vgg=allow_random_vgg, dup_threshold=dup_threshold, lpips_net=lpips_net, fid_weights=fid_weights, lpips_weights=lpips_weights,
         alexnet_weights=alexnet_weights, allow_random_weights=allow_random_weights, bins=bins, batch_size=batch_size,
         device=device, resize_preds=resize_preds,
     )

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import click
 
-from .options import device_option, hole_value_option, seed_option, strict_option, user_errors, vgg_weights_option
+from .options import device_option, dup_threshold_option, hole_value_option, seed_option, strict_option, user_errors, vgg_weights_option
 
 METHODS = ("telea", "ns", "pconv", "simk")
+DUP_HELP = ("simk: retrieved images more similar than this count as the query itself (copies, near-duplicates) and are "
+            "left out; 1 keeps every image.")
 
 
 @click.command()
@@ -16,8 +18,8 @@ METHODS = ("telea", "ns", "pconv", "simk")
               help="telea/ns: OpenCV baselines; pconv: a trained PConv (or Sim-0) checkpoint; simk: two-step Sim-K.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint from `inpaint train` (pconv, simk).")
 @hole_value_option
-@click.option("--radius", type=click.IntRange(min=1), default=5, show_default=True, help="Neighbourhood radius of telea/ns.")
-@click.option("--tile", type=click.IntRange(min=16), default=None, help="Inpaint in overlapping TILE x TILE windows (large images).")
+@click.option("--radius", type=click.IntRange(1, 1000), default=5, show_default=True, help="Neighbourhood radius of telea/ns.")
+@click.option("--tile", type=click.IntRange(16, 8192), default=None, help="Inpaint in overlapping TILE x TILE windows (large images).")
 @device_option
 @click.option("--db", type=click.Path(file_okay=False), default=None, help="Image database (simk).")
 @click.option("--coarse", type=click.Path(dir_okay=False), default=None, help="PConv checkpoint for the coarse pass of simk (default: Telea).")
@@ -26,11 +28,12 @@ METHODS = ("telea", "ns", "pconv", "simk")
 @click.option("--save-neighbours", is_flag=True, help="simk: also write the auxiliary images next to each output.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="simk without VGG weights: random VGG-16 (smoke tests only; warns).")
+@dup_threshold_option(DUP_HELP, show_default="0.97; none for a database built with --allow-random-vgg")
 @seed_option
 @strict_option
 @user_errors
 def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device, db, coarse, aux, save_neighbours,
-         vgg_weights, allow_random_vgg, seed, strict) -> None:
+         vgg_weights, allow_random_vgg, dup_threshold, seed, strict) -> None:
     """Inpaint IMAGE where MASK marks holes; IMAGE and MASK may both be folders (paired by name)."""
     from pathlib import Path
 
@@ -47,6 +50,8 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         raise click.UsageError("--db, --coarse and --save-neighbours apply to --method simk only")
     if method == "simk" and db is None:
         raise click.UsageError("--method simk needs --db DB")
+    if method != "simk" and dup_threshold is not None:
+        raise click.UsageError("--dup-threshold applies to --method simk only")
     if tile is not None and method != "pconv":
         raise click.UsageError(f"--tile applies to --method pconv only, got --method {method}")
     from qdimd.io import check_not_input
@@ -56,7 +61,8 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     problems = ProblemLog(strict=strict)
     triples = pair_files(image, mask, out, problems)
     check_fill_polarity(triples, mask, hole_value, problems)
-    run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed)
+    run = _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed,
+                  dup_threshold)
     written = 0
     for image_path, mask_path, out_path in tqdm(triples, desc="fill", unit="img", disable=len(triples) < 2):
         try:
@@ -78,7 +84,7 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
     click.echo(f"wrote {written} image(s) to {out}")
 
 
-def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed):
+def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weights, allow_random_vgg, seed, dup_threshold):
     """``run(image, hole, path) -> (composite, neighbours)`` with models loaded once."""
     if method in ("telea", "ns"):
         from inpaint.fill.classical import fill_classical
@@ -103,16 +109,17 @@ def _method(method, checkpoint, radius, tile, device, db, coarse, aux, vgg_weigh
     import numpy as np
 
     from inpaint.retrieval.database import ImageDB, load_database_vgg
-    from inpaint.retrieval.simk import fill_simk
+    from inpaint.retrieval.simk import default_dup_threshold, fill_simk
 
     database = ImageDB.load(db)
     coarse_model = load_checkpoint(coarse, map_location=dev)[0] if coarse else None
     # The network that built the database (same width; random only if it was built so).
     vgg = load_database_vgg(database, vgg_weights, allow_random=allow_random_vgg) if aux == "retrieved" else None
     rng = np.random.default_rng(seed)
+    threshold = default_dup_threshold(database) if dup_threshold is None else dup_threshold
 
     def run(image, hole, path):
         return fill_simk(model, image, hole, database, coarse_model=coarse_model, aux=aux, rng=rng, vgg=vgg,
-                         query_path=path, device=dev)
+                         query_path=path, dup_threshold=threshold, device=dev)
 
     return run

@@ -58,7 +58,7 @@ class PartType(click.ParamType):
               help="File names: plain = 00000000.png by index; qdimd = the original 00000_train.png (from 0).")
 @click.option("--format", "fmt", type=click.Choice(["png", "tar"]), default="png", show_default=True,
               help="png files, or WebDataset-style tar shards shard-000000.tar.")
-@click.option("--shard-size", type=click.IntRange(min=1), default=10000, show_default=True, help="Masks per tar shard.")
+@click.option("--shard-size", type=click.IntRange(1, 10**7), default=10000, show_default=True, help="Masks per tar shard.")
 @click.option("--shard", "part", type=PartType(), default=None,
               help="Write only part K of N disjoint contiguous index ranges (global indices kept).")
 @click.option("--split", type=click.Choice(["train", "test"]), default=None,

@@ -13,7 +13,7 @@ from .options import split_names, strict_option, user_errors
 @click.option("--categories", callback=split_names, default=None, metavar="NAME[,NAME...]",
               help="Keep only these categories (default: all).")
 @click.option("--recognized-only", is_flag=True, help="Keep only drawings the game recognised.")
-@click.option("--chunk", "chunk_drawings", type=click.IntRange(min=1), default=100_000, show_default=True,
+@click.option("--chunk", "chunk_drawings", type=click.IntRange(1, 10**7), default=100_000, show_default=True,
               help="Drawings buffered in memory between writes.")
 @strict_option
 @user_errors

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import device_option, strict_option, user_errors, vgg_weights_option
+from .options import BATCH_SIZE, FiniteFloatRange, device_option, dup_threshold_option, strict_option, user_errors, vgg_weights_option
 
 DUP_THRESHOLD = 0.97   # inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD (not imported: no torch at CLI start)
 
@@ -14,22 +14,22 @@ DUP_THRESHOLD = 0.97   # inpaint.retrieval.simk.DEFAULT_DUP_THRESHOLD (not impor
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True,
               help="Without --vgg-weights use a fixed random VGG-16 (smoke tests only: descriptors are meaningless; warns).")
-@click.option("--vgg-width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--vgg-width", type=FiniteFloatRange(0, 16, min_open=True), default=1.0, show_default=True,
               help="VGG channel multiplier (1 = the real network; tiny values for tests).")
 @click.option("--descriptor", type=click.Choice(["pooled", "flat"]), default="pooled", show_default=True,
               help="pooled: conv5_3 averaged over space (512-d); flat: pool5 at 224 px flattened (25,088-d).")
-@click.option("--size", type=click.IntRange(min=32), default=None, show_default="256 pooled, 224 flat",
+@click.option("--size", type=click.IntRange(32, 1024), default=None, show_default="256 pooled, 224 flat",
               help="Images are resized and centre-cropped to this square side.")
-@click.option("--pca", "pca_dim", type=click.IntRange(min=1), default=None, help="Reduce descriptors to D dims by PCA (new databases).")
-@click.option("--topk", type=click.IntRange(min=1), default=None,
+@click.option("--pca", "pca_dim", type=click.IntRange(1, 25088), default=None, help="Reduce descriptors to D dims by PCA (new databases).")
+@click.option("--topk", type=click.IntRange(1, 10000), default=None,
               help="Also store each image's K nearest other images (for inpaint train --model simk).")
-@click.option("--dup-threshold", type=click.FloatRange(-1, 1), default=None,
-              show_default=f"{DUP_THRESHOLD}; none with --allow-random-vgg; the stored one on --append",
-              help="With --topk: leave images more similar than this (copies, near-duplicates) out of each "
-                   "image's neighbours: the threshold of Sim-K's test-time retrieval and of inpaint train.")
+@dup_threshold_option(
+    "With --topk: leave images more similar than this (copies, near-duplicates) out of each "
+    "image's neighbours: the threshold of Sim-K's test-time retrieval and of inpaint train.",
+    show_default=f"{DUP_THRESHOLD}; none with --allow-random-vgg; the stored one on --append")
 @click.option("--append", is_flag=True,
               help="Add images not yet in --out (known paths are skipped; idempotent); keeps the stored descriptor settings.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per VGG forward.")
+@click.option("--batch-size", type=BATCH_SIZE, default=16, show_default=True, help="Images per VGG forward.")
 @device_option
 @strict_option
 @user_errors

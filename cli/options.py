@@ -1,11 +1,12 @@
 """Options shared by several commands, defined once (rasterio's ``rio/options.py`` pattern)."""
 from __future__ import annotations
 
+import math
 import os
 
 import click
 
-from qdimd.errors import InputError
+from qdimd.errors import InputError, printable
 
 
 class SizeType(click.ParamType):
@@ -28,10 +29,46 @@ class SizeType(click.ParamType):
 
 SIZE = SizeType()
 
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed; mask i of seed s is always the same.")
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (click's range lets NaN through:
+    every comparison with it is false)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"expected a finite number, got {value!r}", param, ctx)
+        return number
+
+
+SEED = click.IntRange(0, 2**63 - 1)
+"""Every ``--seed``: a non-negative 64-bit signed integer (numpy, torch and the manifests all hold it)."""
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+"""Upper bound of every worker-process option: 4 x the cores (more only thrash, and thousands fork until the system refuses)."""
+BATCH_SIZE = click.IntRange(1, 4096)
+"""Every ``--batch-size`` (images per network forward)."""
+COUNT = click.IntRange(1, 10**9)
+"""Counts of masks, steps, images: at least 1, at most a billion."""
+PIXELS = click.IntRange(0, 8192)
+"""Pixel distances and margins (the largest mask side is 8192)."""
+
+
+def worker_range(minimum: int = 1) -> click.IntRange:
+    """Worker processes from ``minimum`` to :data:`MAX_WORKERS`."""
+    return click.IntRange(minimum, MAX_WORKERS)
+
+
+seed_option = click.option("--seed", type=SEED, default=0, show_default=True,
+                           help="Random seed (0 to 2**63 - 1); mask i of seed s is always the same.")
 workers_option = click.option(
-    "--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores", help="Parallel worker processes."
+    "--workers", type=worker_range(), default=os.cpu_count() or 1, show_default="all cores",
+    help=f"Parallel worker processes (at most 4 x cores = {MAX_WORKERS}).",
 )
+
+
+def dup_threshold_option(text: str, *, show_default: str):
+    """``--dup-threshold`` of index, query, fill and eval: a cosine similarity in -1..1 (1 keeps every image)."""
+    return click.option("--dup-threshold", type=FiniteFloatRange(-1, 1), default=None, show_default=show_default, help=text)
 strict_option = click.option("--strict", is_flag=True, help="Stop at the first bad input record instead of skipping and reporting it.")
 hole_value_option = click.option(
     "--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True, callback=lambda c, p, v: int(v),
@@ -42,8 +79,12 @@ hole_value_option = click.option(
 def resolve_device_option(ctx, param, value: str) -> str:
     """Callback of ``--device``: ``auto`` resolved once (CUDA, MPS, CPU; this process's GPU under
     torchrun) and the device checked, so that nothing downstream ever sees ``auto``."""
-    from inpaint.device import resolve_device
-
+    try:
+        from inpaint.device import resolve_device
+    except ImportError:  # no torch: only the OpenCV baselines run, on the CPU (a torch method says what to install)
+        if value not in ("auto", "cpu"):
+            raise click.BadParameter(f"Expected auto or cpu without torch installed, got {value!r}") from None
+        return "cpu"
     try:
         return str(resolve_device(value, int(os.environ.get("LOCAL_RANK", "0"))))
     except ValueError as exc:
@@ -96,10 +137,10 @@ def pairing_options(func):
                      help="Folder of ground-truth photos (searched recursively)."),
         click.option("--masks", "masks", type=click.Path(), required=True,
                      help="A `qdimd bucket` split (manifest.csv), or a folder of masks whose buckets are measured."),
-        click.option("--limit", type=click.IntRange(min=1), default=None,
+        click.option("--limit", type=COUNT, default=None,
                      help="At most N images per (bucket, group).  [default: all]"),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Pairing seed: which image meets which mask in each group."),
+        click.option("--seed", type=SEED, default=0, show_default=True,
+                     help="Pairing seed (0 to 2**63 - 1): which image meets which mask in each group."),
         click.option("--size", type=SIZE, default=None,
                      help="Evaluation size S or HxW: masks resized (nearest) and re-bucketed.  [default: the masks' size]"),
         click.option("--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True,
@@ -120,6 +161,6 @@ def user_errors(func):
         try:
             return func(*args, **kwargs)
         except (InputError, ValueError, OSError) as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
 
     return wrapper

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import click
 
-from .options import device_option, user_errors, vgg_weights_option
+from .options import device_option, dup_threshold_option, user_errors, vgg_weights_option
 
 
 @click.command()
 @click.argument("db", type=click.Path(exists=True, file_okay=False))
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
-@click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of images to print.")
+@click.option("--k", "k", type=click.IntRange(1, 10**6), default=10, show_default=True, help="Number of images to print.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Query a database built with --allow-random-vgg (smoke tests).")
-@click.option("--dup-threshold", type=click.FloatRange(-1, 1), default=None,
-              help="Also skip results more similar than this (near-duplicates of IMAGE).")
+@dup_threshold_option("Also skip results more similar than this (near-duplicates of IMAGE).", show_default="none")
 @device_option
 @user_errors
 def query(db, image, k, vgg_weights, allow_random_vgg, dup_threshold, device):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .options import strict_option, user_errors
+from .options import PIXELS, strict_option, user_errors
 
 
 @click.command()
@@ -13,7 +13,7 @@ from .options import strict_option, user_errors
 @click.option("--histogram", "-o", "histogram", type=click.Path(dir_okay=False), default=None,
               show_default="./NAME_ratio_histogram.png, NAME = the last part of SRC",
               help="Where to write the histogram PNG.")
-@click.option("--border-margin", type=click.IntRange(min=0), default=None,
+@click.option("--border-margin", type=PIXELS, default=None,
               show_default="recorded beside the manifest, else round(50 * min(H, W) / 512)",
               help="Border margin in px for the noborder/border groups.")
 @click.option("--hole-value", type=click.Choice(["255", "0", "auto"]), default="auto", show_default=True,

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import click
 
-from .options import SIZE, device_option, hole_value_option, kind_callback, seed_option, strict_option, user_errors, vgg_weights_option
+from .options import BATCH_SIZE, COUNT, SIZE, FiniteFloatRange, device_option, worker_range, hole_value_option, kind_callback, seed_option, strict_option, user_errors, vgg_weights_option
 
 MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: the CLI imports no torch at start)
+LOSS_WEIGHT = FiniteFloatRange(min=0)
 
 
 @click.command()
@@ -14,11 +15,11 @@ MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: 
 @click.option("--images", type=click.Path(file_okay=False), default=None, help="Folder of training photos (recursive).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint.pt, log.csv, samples/.")
 @click.option("--size", type=SIZE, default="256", show_default=True, help="Training crop size S or HxW.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=100000, show_default=True, help="Stop after this many steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="6 PConv, 12 Sim-K", help="Per-process batch size.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, show_default="2e-4 PConv, 5e-5 --finetune, 1e-4 Sim-K", help="Adam learning rate.")
-@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Channel multiplier (1 = the paper).")
-@click.option("--k", "k", type=click.IntRange(min=0), default=1, show_default=True, help="Auxiliary images of --model simk.")
+@click.option("--max-steps", type=COUNT, default=100000, show_default=True, help="Stop after this many steps.")
+@click.option("--batch-size", type=BATCH_SIZE, default=None, show_default="6 PConv, 12 Sim-K", help="Per-process batch size.")
+@click.option("--lr", type=FiniteFloatRange(0, min_open=True), default=None, show_default="2e-4 PConv, 5e-5 --finetune, 1e-4 Sim-K", help="Adam learning rate.")
+@click.option("--width", type=FiniteFloatRange(0, 16, min_open=True), default=1.0, show_default=True, help="Channel multiplier (1 = the paper).")
+@click.option("--k", "k", type=click.IntRange(0, 64), default=1, show_default=True, help="Auxiliary images of --model simk.")
 @click.option("--db", type=click.Path(file_okay=False), default=None, help="Image database with precomputed neighbours (Sim-K).")
 @click.option("--finetune", is_flag=True, help="Fine-tune --init-from CKPT with the encoder's BatchNorm frozen (lr 5e-5).")
 @click.option("--init-from", "--from", "init_from", type=click.Path(dir_okay=False), default=None,
@@ -29,36 +30,36 @@ MAX_WORKERS = 16   # inpaint.training.photos.MAX_DEFAULT_WORKERS (not imported: 
               help="Kind of the generated masks (qdimd.kinds: lama-train, mat, deepfill, ... or a mixture such as "
                    "lama-train:0.5,qdimd:0.5); see docs/mask-kinds.md.")
 @hole_value_option
-@click.option("--loss-weights", type=(float, float, float, float, float), default=(1.0, 6.0, 0.05, 120.0, 0.1),
-              show_default=True, metavar="VALID HOLE PERC STYLE TV", help="Weights of the loss terms (the paper's).")
+@click.option("--loss-weights", type=(LOSS_WEIGHT,) * 5, default=(1.0, 6.0, 0.05, 120.0, 0.1),
+              show_default=True, metavar="VALID HOLE PERC STYLE TV", help="Weights of the loss terms (the paper's); finite, >= 0.")
 @click.option("--augment/--no-augment", "augment", default=None, show_default="PConv augment, Sim-K not (Iskakov 5.1)",
               help="Augment masks, generated or --masks files (dilation, rotation, crop, flips).")
 @seed_option
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Without VGG weights use a random VGG-16 (smoke tests only; warns).")
-@click.option("--vgg-width", type=click.FloatRange(min=0, min_open=True), default=1.0, hidden=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True, help="Steps between checkpoints.")
-@click.option("--keep-checkpoints", type=click.IntRange(min=0), default=3, show_default=True,
+@click.option("--vgg-width", type=FiniteFloatRange(0, 16, min_open=True), default=1.0, hidden=True)
+@click.option("--checkpoint-every", type=COUNT, default=1000, show_default=True, help="Steps between checkpoints.")
+@click.option("--keep-checkpoints", type=click.IntRange(0, 10**6), default=3, show_default=True,
               help="Step-numbered checkpoints kept in OUT/checkpoints/ (the newest; 0: only checkpoint.pt).")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--log-every", type=COUNT, default=10, show_default=True,
               help="Steps between log.csv rows (means over the interval); the only time values are read from the device.")
-@click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between sample grids.")
-@click.option("--val-every", type=click.IntRange(min=1), default=None, help="Steps between validations (needs --val-images).")
+@click.option("--sample-every", type=COUNT, default=500, show_default=True, help="Steps between sample grids.")
+@click.option("--val-every", type=COUNT, default=None, help="Steps between validations (needs --val-images).")
 @click.option("--val-images", type=click.Path(file_okay=False), default=None, help="Folder of validation photos.")
 @click.option("--val-masks", type=click.Path(file_okay=False), default=None,
               help="Validation mask split (qdimd bucket); default: a small bucketed split from the test categories.")
-@click.option("--max-bad-steps", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--max-bad-steps", type=COUNT, default=10, show_default=True,
               help="Stop (exit 1) after this many consecutive steps with a non-finite loss or gradient (each is skipped).")
-@click.option("--ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
+@click.option("--ema", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
               help="Keep an exponential moving average of the weights (e.g. 0.999); validated and saved.")
-@click.option("--clip-grad", type=click.FloatRange(min=0, min_open=True), default=None, metavar="NORM",
+@click.option("--clip-grad", type=FiniteFloatRange(0, 1e6, min_open=True), default=None, metavar="NORM",
               help="Clip the total gradient norm to NORM.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model and the loss.")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
+@click.option("--workers", type=worker_range(0), default=None,
               show_default=f"cores available / processes per node, at most {MAX_WORKERS}",
               help="Data loader worker processes (0: load in the training process).")
 @device_option
-@click.option("--dist-timeout", type=click.FloatRange(min=0, min_open=True), default=3600.0, show_default=True,
+@click.option("--dist-timeout", type=FiniteFloatRange(min=0, min_open=True), default=3600.0, show_default=True,
               metavar="SECONDS", help="Multi-process runs (torchrun): how long a process waits for the others at a "
                                       "collective before the run fails (NCCL's own default is 600).")
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")

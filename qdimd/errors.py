@@ -6,11 +6,33 @@ note it in a :class:`ProblemLog` (the default) or, in strict mode, raise
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 
 class InputError(ValueError):
     """Bad input from the user: a file, a record, an option. The message says where."""
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print or write as UTF-8: a file name that is not valid UTF-8 (which Python holds
+    as surrogate escapes, ``os.fsdecode``) shows its raw bytes as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def name_problem(path: str | os.PathLike) -> str | None:
+    """Why a file cannot be listed in a UTF-8 manifest or report (its name is not valid UTF-8), or None."""
+    text = os.fspath(path)
+    if printable(text) == text:
+        return None
+    return "file name is not valid UTF-8 (manifests and reports are UTF-8): rename the file"
 
 
 @dataclass(frozen=True)
@@ -39,7 +61,7 @@ class ProblemLog:
     warnings: list[str] = field(default_factory=list)
 
     def add(self, path: str, line: int | None, reason: str) -> None:
-        problem = Problem(str(path), line, reason)
+        problem = Problem(printable(os.fsdecode(path)), line, printable(reason))
         if self.strict:
             raise InputError(f"{problem} (strict mode stops at the first bad record)")
         self.problems.append(problem)

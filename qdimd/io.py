@@ -15,6 +15,7 @@ command writes and deletes only its own entries, never through a symbolic link).
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -261,3 +262,12 @@ def owned_entry(root: PathLike, path: PathLike) -> bool:
         if os.path.islink(walk) or not os.path.isdir(walk):
             return False
     return os.path.islink(path) or os.path.isfile(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -34,7 +34,7 @@ from typing import Iterator
 
 import numpy as np
 
-from qdimd.errors import InputError, ProblemLog
+from qdimd.errors import InputError, ProblemLog, name_problem
 from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads, make_own_folder, resize_hole
 
 from qdimd.buckets import hole_ratio
@@ -136,7 +136,10 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
         previous = json_loads(run_path.read_bytes())
         changed = sorted(k for k in set(previous.get("config", {})) | set(run["config"])
                          if previous.get("config", {}).get(k) != run["config"].get(k))
-        if changed:
+        if changed and not _holds_rows(out):  # a run that stopped before its first result (e.g. a missing flag)
+            _clear_records(out)
+            previous = None
+        elif changed:
             raise InputError(
                 f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
                 "use a new --out or delete the folder"
@@ -215,10 +218,29 @@ def check_predictions(out: Path, predictions: dict[str, PredictionIndex], done: 
         atomic_write_bytes(path, json_dumps(stored))
 
 
+def _holds_rows(out: Path) -> bool:
+    """Whether ``out`` holds a finished per-image row (more than the header line of ``per_image.csv``)."""
+    path = out / PER_IMAGE
+    return path.exists() and path.read_bytes().rstrip(b"\n").count(b"\n") > 0
+
+
+def _clear_records(out: Path) -> None:
+    """Remove what a run that finished no row wrote (its record files, grid tiles), so another configuration can start there."""
+    import shutil
+
+    for name in (PER_IMAGE, PROBS, FAKE_FEATURES, REAL_FEATURES):
+        (out / name).unlink(missing_ok=True)
+    if (out / PARTS).is_dir():
+        shutil.rmtree(out / PARTS)
+
+
 def _scan_images(root: Path, problems: ProblemLog) -> tuple[list[str], dict[tuple[int, int], int]]:
     """Names (relative to ``root``) of the readable photos and a count of their sizes; unreadable ones reported."""
     names, sizes = [], {}
     for path in find_images(root):
+        if name_problem(path):
+            problems.add(str(path), None, name_problem(path))
+            continue
         try:
             size = image_size(path)
         except InputError as exc:
@@ -244,7 +266,7 @@ def run_evaluation(plan: EvalPlan) -> Iterator[Pair]:
         return
     methods = {j: load_method(
         s, device=config.device, vgg_weights=config.vgg_weights, allow_random_vgg=config.allow_random_vgg,
-        predictions=plan.predictions.get(s.label),
+        predictions=plan.predictions.get(s.label), dup_threshold=config.dup_threshold,
     ) for j, s in enumerate(plan.specs)}
     nets = load_metric_networks(config)
     slots = {p: k for k, p in enumerate(plan.pairs)}

@@ -138,7 +138,7 @@ def load_linear_weights(net: str, weights: str | os.PathLike | None = None, *, p
         state, source = load_state_dict_file(weights), str(weights)
     else:
         state, source = load_hub_state_dict(LINEAR_URL.format(net=net), progress=progress, option="--lpips-weights",
-                                            file_name=LINEAR_FILE[net])
+                                            file_name=LINEAR_FILE[net], random_option="--allow-random-weights")
     expected = {f"lin{k}.model.1.weight": (1, c, 1, 1) for k, c in enumerate(CHANNELS[net])}
     check_state_dict(state, expected, source, f"v0.1 {net} linear-layer", library="LPIPS")
     return [state[k].float() for k in expected]

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 from qdimd.buckets import DEFAULT_EDGES, GROUPS, border_distance, bucket_of, default_margin, group_of, hole_ratio
-from qdimd.errors import InputError, ProblemLog
+from qdimd.errors import InputError, ProblemLog, name_problem
 from qdimd.files.imagefile import displayed_size, open_image
 from qdimd.files.maskrules import check_polarity
 from qdimd.io import MASK_SUFFIXES, confined_path, hole_from_gray, load_gray, resize_hole
@@ -163,6 +163,9 @@ def _scan_folder(root: Path, hole_value: int, problems: ProblemLog) -> list[Mask
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_SUFFIXES)
     entries, ratios = [], []
     for path in files:
+        if name_problem(path):
+            problems.add(str(path), None, name_problem(path))
+            continue
         try:
             hole = hole_from_gray(load_gray(path), hole_value)
         except InputError as exc:

@@ -62,6 +62,8 @@ class EvalConfig:
         inception_width: channel multiplier of both Inception networks (tests only).
         vgg_weights: VGG-16 state dict for Sim-K retrieval and the VGG LPIPS backbone.
         allow_random_vgg: accept a database built with random VGG-16 weights (tests only).
+        dup_threshold: Sim-K retrieval's near-duplicate threshold; None =
+            :func:`inpaint.retrieval.simk.default_dup_threshold` of each database.
         lpips_net: LPIPS backbone, ``alex`` or ``vgg``.
         fid_weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``; None = hub cache or download.
         lpips_weights: the lpips v0.1 linear layers of ``lpips_net``; None = the lpips package, hub cache or download.
@@ -89,6 +91,7 @@ class EvalConfig:
     inception_width: float = 1.0
     vgg_weights: str | None = None
     allow_random_vgg: bool = False
+    dup_threshold: float | None = None
     lpips_net: str = "alex"
     fid_weights: str | None = None
     lpips_weights: str | None = None

@@ -11,12 +11,15 @@ methods), cut into forwards of ``batch_size`` images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from .metrics import image_metrics
 from .plan import EvalConfig
+
+if TYPE_CHECKING:  # torch only where a metric network is loaded: L1/PSNR/SSIM of Telea run without it
+    from torch import nn
 
 
 @dataclass

@@ -125,7 +125,8 @@ def load_alexnet(
         warnings.warn("Using a randomly initialised AlexNet (--allow-random-weights): LPIPS values are "
                       "meaningless; use for smoke tests only.", stacklevel=2)
         return random_alexnet()
-    state, source = load_hub_state_dict(ALEXNET_URL, weights, progress=progress, option="--alexnet-weights")
+    state, source = load_hub_state_dict(ALEXNET_URL, weights, progress=progress, option="--alexnet-weights",
+                                        random_option="--allow-random-weights")
     check_state_dict(state, expected_shapes(), source, "AlexNet")
     model = AlexNet(device="meta")
     model.load_state_dict(state, strict=True, assign=True)

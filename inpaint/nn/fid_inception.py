@@ -76,7 +76,8 @@ def load_fid_inception(
         warnings.warn("Using a randomly initialised FID Inception (--allow-random-weights): FID and "
                       "P-IDS/U-IDS are meaningless; use for smoke tests only.", stacklevel=2)
         return init_random_(create_fid_inception(width), seed=1)
-    state, source = load_hub_state_dict(FID_WEIGHTS_URL, weights, progress=progress, option="--fid-weights")
+    state, source = load_hub_state_dict(FID_WEIGHTS_URL, weights, progress=progress, option="--fid-weights",
+                                        random_option="--allow-random-weights")
     expected = expected_shapes(width)
     state = add_batch_counters(state, expected)
     check_state_dict(state, expected, source, "FID Inception-v3 (pytorch-fid)")

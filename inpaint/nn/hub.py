@@ -43,12 +43,18 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise InputError(f"{path}: not a readable PyTorch weights file ({first[:200]})") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
         raise InputError(f"{path}: expected a state dict (names -> tensors), got {type(state).__name__}")
-    return state
+    return as_float32(state)
+
+
+def as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating-point tensors as float32, the networks' dtype (a file saved in float16 or bfloat16 would
+    otherwise be loaded by ``assign=True`` as it is and fail at the first forward); others unchanged."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def load_hub_state_dict(
     url: str, weights: str | os.PathLike | None = None, *, progress: bool = True, option: str = "--weights",
-    file_name: str | None = None,
+    file_name: str | None = None, random_option: str | None = None,
 ) -> tuple[dict[str, torch.Tensor], str]:
     """State dict from ``weights``, else torch.hub's cache, else a download of ``url``.
 
@@ -59,6 +65,8 @@ def load_hub_state_dict(
         progress: download progress bar.
         option: the CLI option to mention in the offline error.
         file_name: cache name (``name-<sha256 prefix>.ext``) when the URL's own file name is not one.
+        random_option: the CLI flag that runs without the file on fixed random weights, named in the
+            offline error for smoke tests.
 
     Returns:
         ``(state_dict, source)`` where ``source`` names the file or URL used.
@@ -76,15 +84,17 @@ def load_hub_state_dict(
             url, map_location="cpu", progress=progress, check_hash=True, weights_only=True, file_name=file_name
         )
     except (URLError, OSError, TimeoutError) as exc:
+        smoke = "" if random_option is None else (
+            f"; for a smoke test without it, {random_option} uses fixed random weights (scores meaningless)")
         raise InputError(
             f"cannot download {url} ({getattr(exc, 'reason', exc)}): download it into {cached} "
-            f"or pass {option} PATH"
+            f"or pass {option} PATH{smoke}"
         ) from None
     except RuntimeError as exc:  # hash mismatch, or a file that is no checkpoint
         raise InputError(f"{url}: download rejected ({str(exc).strip()[:200]}); remove {cached} and retry, or pass {option} PATH") from None
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{cached}: downloaded file is not a readable PyTorch weights file ({exc}); delete it and retry") from None
-    return state, str(cached)
+    return as_float32(state), str(cached)
 
 
 def check_state_dict(state: dict, expected: dict[str, tuple[int, ...]], source: str, network: str,

@@ -303,7 +303,8 @@ def load_inception(
             stacklevel=2,
         )
         return random_inception(width)
-    state, source = load_hub_state_dict(INCEPTION_URL, weights, progress=progress, option="--inception-weights")
+    state, source = load_hub_state_dict(INCEPTION_URL, weights, progress=progress, option="--inception-weights",
+                                        random_option="--allow-random-inception (or --allow-random-weights)")
     expected = expected_shapes(width)
     state = add_batch_counters(state, expected)
     check_state_dict(state, expected, source, "Inception-v3")

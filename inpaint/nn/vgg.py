@@ -226,7 +226,8 @@ def load_vgg16(
         )
         return model.eval()
     expected = expected_shapes(width)
-    state, source = load_hub_state_dict(url, weights, progress=progress, option="--vgg-weights")
+    state, source = load_hub_state_dict(url, weights, progress=progress, option="--vgg-weights",
+                                        random_option="--allow-random-vgg")
     check_state_dict(state, expected, source, "VGG-16")
     model = VGG16(width, device="meta")
     model.load_state_dict(state, strict=True, assign=True)

@@ -144,17 +144,22 @@ class ImageDB:
         old = _read_config(path) if (path / "config.json").is_file() else None
         gen = (old or {}).get("generation", 0) + 1
         names = {"vectors": f"vectors-{gen:06d}.npy", "files": f"files-{gen:06d}.json"}
-        _save_npy(path / names["vectors"], np.asarray(self.vectors, dtype=np.float16))
-        atomic_write_bytes(path / names["files"], json.dumps(self.files, ensure_ascii=False).encode())
-        if self.topk is not None:
-            names["topk"] = f"topk-{gen:06d}.npy"
-            _save_npy(path / names["topk"], np.asarray(self.topk, dtype=np.int64))
-        if self.pca is not None:
-            names["pca"] = f"pca-{gen:06d}.npz"
-            self.pca.save(path / names["pca"])
-        config = {**self.config, "format": FORMAT, "version": VERSION, "generation": gen, "count": len(self),
-                  "dim": self.dim, "topk_k": None if self.topk is None else int(self.topk.shape[1]), "data": names}
-        atomic_write_bytes(path / "config.json", json.dumps(config, indent=2).encode())
+        try:  # any failure removes this generation's files: the database stays as it was, no orphan
+            _save_npy(path / names["vectors"], np.asarray(self.vectors, dtype=np.float16))
+            atomic_write_bytes(path / names["files"], _files_json(self.files))
+            if self.topk is not None:
+                names["topk"] = f"topk-{gen:06d}.npy"
+                _save_npy(path / names["topk"], np.asarray(self.topk, dtype=np.int64))
+            if self.pca is not None:
+                names["pca"] = f"pca-{gen:06d}.npz"
+                self.pca.save(path / names["pca"])
+            config = {**self.config, "format": FORMAT, "version": VERSION, "generation": gen, "count": len(self),
+                      "dim": self.dim, "topk_k": None if self.topk is None else int(self.topk.shape[1]), "data": names}
+            atomic_write_bytes(path / "config.json", json.dumps(config, indent=2).encode())
+        except BaseException:
+            for name in names.values():
+                (path / name).unlink(missing_ok=True)
+            raise
         if old is not None:
             for name in old.get("data", {}).values():
                 if name not in names.values():
@@ -179,9 +184,39 @@ class ImageDB:
             raise InputError(f"{path}: damaged image database ({exc})") from None
         if vectors.dtype != np.float16 or vectors.ndim != 2 or len(vectors) != len(files) or len(files) != config.get("count"):
             raise InputError(f"{path}: damaged image database ({len(files)} files, vectors {vectors.shape} {vectors.dtype})")
+        _check_arrays(path, data, files, vectors, topk)
         db = cls(files, vectors, config, topk=topk, pca=pca)
         db.path = path
         return db
+
+
+CHECK_ROWS = 1 << 16
+"""Rows checked at a time by :func:`_check_arrays` (the arrays stay memory-mapped)."""
+
+
+def _check_arrays(path: Path, data: dict, files: list, vectors: np.ndarray, topk: np.ndarray | None) -> None:
+    """A damaged or tampered database fails at load, naming the file: paths that are not strings, a
+    non-finite vector, or a neighbour index outside ``-1..N-1`` (-1 = none)."""
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InputError(f"{path / data['files']}: damaged image database (Expected a JSON list of paths)")
+    for start in range(0, len(vectors), CHECK_ROWS):
+        bad = np.flatnonzero(~np.isfinite(vectors[start:start + CHECK_ROWS]).all(axis=1))
+        if len(bad):
+            raise InputError(f"{path / data['vectors']}: damaged image database: the vector of row {start + int(bad[0])} "
+                             f"({files[start + int(bad[0])]}) is not finite (NaN or infinity); rebuild it with `inpaint index`")
+    if topk is None:
+        return
+    if topk.ndim != 2 or topk.dtype.kind not in "iu":
+        raise InputError(f"{path / data['topk']}: damaged image database (Expected (N, K) integer neighbours, "
+                         f"got {topk.shape} {topk.dtype})")
+    for start in range(0, len(topk), CHECK_ROWS):
+        block = np.asarray(topk[start:start + CHECK_ROWS])
+        bad = np.flatnonzero(((block < -1) | (block >= len(files))).any(axis=1))
+        if len(bad):
+            row = block[bad[0]]
+            value = int(row[(row < -1) | (row >= len(files))][0])
+            raise InputError(f"{path / data['topk']}: damaged image database: row {start + int(bad[0])} names neighbour "
+                             f"{value}, Expected -1..{len(files) - 1}; rebuild it with `inpaint index --topk K`")
 
 
 def _read_config(path: Path) -> dict:
@@ -201,6 +236,15 @@ def _read_config(path: Path) -> dict:
     if bad:  # read from and deleted on the next save: never a path outside the folder
         raise InputError(f"{cfg}: expected data files named like vectors-000001.npy inside {path}, got {bad[0]!r}")
     return config
+
+
+def _files_json(files: list[str]) -> bytes:
+    """The path list as UTF-8 JSON; a file name that is not valid UTF-8 (held by Python as surrogate
+    escapes, ``os.fsdecode``) is written as JSON ``\\udcXX`` escapes, which load back to the same path."""
+    try:
+        return json.dumps(files, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(files).encode("ascii")
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

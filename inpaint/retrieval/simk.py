@@ -28,6 +28,12 @@ AUX_MODES = ("retrieved", "random", "noise")
 DEFAULT_DUP_THRESHOLD = 0.97
 
 
+def default_dup_threshold(db: ImageDB) -> float | None:
+    """:data:`DEFAULT_DUP_THRESHOLD`, or None for a database of random-VGG descriptors (``--allow-random-vgg``
+    smoke tests: every similarity is near 1, so a threshold would leave every image out as a near-duplicate)."""
+    return None if db.config.get("vgg") == "random" else DEFAULT_DUP_THRESHOLD
+
+
 def coarse_fill(image: np.ndarray, hole: np.ndarray, coarse_model=None, *, device="cpu") -> np.ndarray:
     """Step 1: ``(H, W, 3)`` uint8 coarse composite by ``coarse_model`` or, when None, Telea (warns)."""
     if coarse_model is None:
@@ -133,7 +139,11 @@ def fill_simk(
         sims, ids = retrieve_neighbours(db, coarse, k, vgg=vgg, query_path=query_path,
                                         dup_threshold=dup_threshold, device=device)
         if len(ids) < k:
-            raise ValueError(f"Expected {k} database images besides the query, found {len(ids)} in a database of {len(db)}")
+            why = ("" if dup_threshold is None else
+                   f"; images more similar than the near-duplicate threshold {dup_threshold:g} count as the query "
+                   "itself and are left out: raise it with --dup-threshold (1 keeps every image)")
+            raise ValueError(f"Expected {k} database images besides the query, found {len(ids)} in a database of "
+                             f"{len(db)}{why}")
         neighbours = [(db.files[i], float(s), load_image(db.files[i], (h, w))) for s, i in zip(sims, ids)]
     elif aux == "random":
         ids = _random_ids(db, k, rng, db.index_of(query_path) if query_path is not None else None)

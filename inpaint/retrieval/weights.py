@@ -17,26 +17,17 @@ as are recorded files that changed since. A database written before hashes were 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
 
 from qdimd.errors import InputError
+from qdimd.io import file_sha256
 
 from ..nn.hub import hub_checkpoint_path
 from ..nn.vgg import VGG16_URL, load_vgg16
 
 RANDOM = "random"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def vgg_weights_file(weights: str | os.PathLike | None) -> str:

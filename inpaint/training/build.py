@@ -18,7 +18,7 @@ from torch import nn
 from qdimd.files.maskrules import check_polarity, sample_hole_ratios
 from qdimd.errors import InputError, ProblemLog
 
-from ..retrieval.simk import DEFAULT_DUP_THRESHOLD
+from ..retrieval.simk import DEFAULT_DUP_THRESHOLD, default_dup_threshold  # noqa: F401 (the threshold named in the docstring)
 from ..checkpoint import read_checkpoint
 from .config import TrainConfig
 from .data import DataConfig, InpaintDataset, training_files, training_masks, training_neighbours
@@ -34,11 +34,6 @@ def _load_db(config: TrainConfig):
         have = 0 if db.topk is None else db.topk.shape[1]
         raise InputError(f"{config.db}: {have} precomputed neighbours per image, need {config.k} (inpaint index --topk {config.k})")
     return db
-
-
-def _dup_threshold(db) -> float | None:
-    """:data:`DEFAULT_DUP_THRESHOLD`; None for a database of random-VGG descriptors (smoke tests: similarities mean nothing)."""
-    return None if db.config.get("vgg") == "random" else DEFAULT_DUP_THRESHOLD
 
 
 def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: DistInfo) -> tuple[InpaintDataset, object]:
@@ -63,7 +58,7 @@ def build_dataset(config: TrainConfig, problems: ProblemLog, out: Path, info: Di
             kept.append(Path(path))
     if not kept:
         raise InputError(f"{config.images}: none of the photos is in the database {config.db}")
-    neighbours = training_neighbours(db.vectors, db.topk, rows, config.k, _dup_threshold(db)) if config.k else None
+    neighbours = training_neighbours(db.vectors, db.topk, rows, config.k, default_dup_threshold(db)) if config.k else None
     return InpaintDataset(kept, data, neighbours, db.files, mask_files=masks), db
 
 
@@ -114,7 +109,7 @@ def build_val_pairs(config: TrainConfig, problems: ProblemLog, out: Path, db, in
             if row is None:
                 raise InputError(f"{path}: validation photo not in the database {config.db} (Sim-K validation uses "
                                  "its precomputed neighbours; index the validation photos too)")
-            cand = training_neighbours(db.vectors, db.topk, [row], config.k, _dup_threshold(db))[0]
+            cand = training_neighbours(db.vectors, db.topk, [row], config.k, default_dup_threshold(db))[0]
             return [db.files[j] for j in cand[cand >= 0][: config.k]]
 
     pairs = build_val_set(config.val_images, config.size, config.seed, config.val_masks, hole_value=config.hole_value,

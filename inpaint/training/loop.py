@@ -235,10 +235,12 @@ def _run(config: TrainConfig, info: DistInfo, device: torch.device, on_step, pro
             if log is not None and len(row) > 1:
                 log.write(step, row)
             if diverged:
+                kept = (f"{ckpt_path} (step {last_saved}) is unchanged" if ckpt_path.is_file()
+                        else "no checkpoint was written")   # a run that diverges before its first checkpoint
                 raise NonFiniteError(
                     f"stopped at step {step}: {stats['bad_streak']} consecutive steps with a non-finite loss or "
-                    f"gradient (--max-bad-steps {config.max_bad_steps}); they were skipped and {ckpt_path} "
-                    f"(step {last_saved}) is unchanged; lower --lr or add --clip-grad")
+                    f"gradient (--max-bad-steps {config.max_bad_steps}); they were skipped and {kept}; "
+                    "lower --lr or add --clip-grad")
             if info.is_main and on_step is not None:
                 on_step(step, latest)
             if info.is_main and step % config.sample_every == 0:

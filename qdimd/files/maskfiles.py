@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ProblemLog
+from ..errors import InputError, ProblemLog, name_problem
 from ..io import MASK_SUFFIXES, PathLike, atomic_write_bytes
 from .maskrules import read_mask_gray
 
@@ -97,6 +97,8 @@ def find_masks(src: PathLike, *, problems: ProblemLog, exclude: PathLike | None 
             rel = path.relative_to(root).as_posix()
             if name.lower().endswith(".tar") and not name.startswith("."):
                 found.extend(_tar_sources(path, rel, problems))
+            elif _is_mask_name(name) and name_problem(path):
+                problems.add(str(path), None, name_problem(path))
             elif _is_mask_name(name):
                 found.append(MaskSource(str(path), str(here), rel, str(path)))
     found.sort(key=lambda m: m.rel)

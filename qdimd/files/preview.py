@@ -50,16 +50,25 @@ def render_contact_sheet(holes: Sequence[np.ndarray], labels: Sequence[str], *, 
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
     for i, (hole, label) in enumerate(zip(holes, labels)):
-        hole = np.asarray(hole, dtype=bool)
-        h, w = hole.shape
-        scale = cell / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        tile = Image.fromarray(hole.view(np.uint8) * np.uint8(255)).resize(size, Image.NEAREST)
+        tile = Image.fromarray(shrink_hole(hole, cell).view(np.uint8) * np.uint8(255))
+        size = tile.size
         x = GAP + (i % columns) * pitch_x
         y = GAP + (i // columns) * pitch_y
         sheet.paste(tile, (x + (cell - size[0]) // 2, y + (cell - size[1]) // 2))
         draw.text((x + 2, y + cell + 1), label, fill=255, font=font)
     return sheet
+
+
+def shrink_hole(hole: np.ndarray, cell: int) -> np.ndarray:
+    """``hole`` resized (nearest) so that its longer side is ``cell`` px: what a sheet cell shows. Callers
+    shrink each mask as it is made, so a sheet of many large masks never holds them at full size."""
+    hole = np.asarray(hole, dtype=bool)
+    h, w = hole.shape
+    scale = cell / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return hole
+    return np.asarray(Image.fromarray(hole.view(np.uint8)).resize(size, Image.NEAREST), dtype=bool)
 
 
 def _hole_value_of(folder: Path) -> int:
@@ -75,7 +84,7 @@ def _hole_value_of(folder: Path) -> int:
 
 
 def load_folder_masks(source, n: int, *, hole_value: int | None = None,
-                      problems: ProblemLog | None = None) -> tuple[list[np.ndarray], list[str]]:
+                      cell: int | None = None, problems: ProblemLog | None = None) -> tuple[list[np.ndarray], list[str]]:
     """The first ``n`` masks of a generated folder (or one of its manifests) with labels.
 
     Reads the manifest when there is one (tar shards too): ``manifest.csv``, else the
@@ -83,6 +92,7 @@ def load_folder_masks(source, n: int, *, hole_value: int | None = None,
     in sorted order. Polarity: ``hole_value``, else the folder's ``config.json``, else 255.
 
     Args:
+        cell: shrink each mask to this side as it is read (:func:`shrink_hole`); None keeps the full size.
         problems: unreadable (truncated, oversized, non-mask) files are reported here and left
             out; None raises at the first.
 
@@ -123,8 +133,8 @@ def load_folder_masks(source, n: int, *, hole_value: int | None = None,
                     raise
                 problems.add(file, None, str(exc).split(": ", 1)[-1])
                 continue
-            holes.append(hole)
             labels.append(f"{label} {100 * hole.mean():.1f}%")
+            holes.append(hole if cell is None else shrink_hole(hole, cell))
     if not holes:
         raise InputError(f"{source}: none of the {len(entries)} masks could be read ({problems.summary()})")
     return holes, labels

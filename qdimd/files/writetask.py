@@ -79,8 +79,8 @@ def _worker_generator(config: MaskConfig, store_path: str, seed: int, stamp: tup
     if kind is not None:  # a KindGenerator (qdimd.kinds), with MaskGenerator's params/render API
         from ..kinds.generator import create_generator
 
-        return create_generator(config, StrokeStore.load(store_path), seed, kind)
-    return MaskGenerator(config, StrokeStore.load(store_path), seed)
+        return create_generator(config, StrokeStore.load(store_path, False), seed, kind)
+    return MaskGenerator(config, StrokeStore.load(store_path, False), seed)  # validated by the parent
 
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)

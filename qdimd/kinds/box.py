@@ -16,12 +16,16 @@ from .records import as_hole, canvas_of, check_range, check_size, fill_boxes
 __all__ = ["BoxOptions", "BoxParams", "render_box", "sample_box_params"]
 
 
+MAX_BOXES = 100
+"""Boxes per mask at most (more cover any image; 100,000 boxes at 8192 px took minutes per mask)."""
+
+
 @dataclass(frozen=True)
 class BoxOptions:
     """Options of the ``box`` kind.
 
     Args:
-        count: ``(lo, hi)`` boxes per mask, inclusive.
+        count: ``(lo, hi)`` boxes per mask, inclusive, at most :data:`MAX_BOXES`.
         size: ``(lo, hi)`` side as a share of the image side (0, 1].
         center: boxes centred in the image instead of placed at random.
     """
@@ -31,7 +35,7 @@ class BoxOptions:
     center: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "count", check_range("count", self.count, 1, integer=True))
+        object.__setattr__(self, "count", check_range("count", self.count, 1, MAX_BOXES, integer=True))
         lo, hi = check_range("size", self.size, 0.0, 1.0)
         if lo <= 0:
             raise ValueError(f"Expected size (lo, hi) with 0 < lo, got {self.size!r}")

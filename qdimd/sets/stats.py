@@ -140,7 +140,9 @@ def _margin_from_config(folder: Path) -> int | None:
     return None
 
 
-def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> MaskStats | None:
+def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float], problems: ProblemLog) -> MaskStats | None:
+    """The stats of ``folder/manifest.csv``; a row whose ratio or distance is not a number (``nan``, a word)
+    or whose ratio is outside 0..1 is skipped and reported, so the table's total counts what it shows."""
     path = folder / "manifest.csv"
     if not path.is_file():
         return None
@@ -159,13 +161,16 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
     for line, row in enumerate(rows, start=2):
         try:
             ratio, distance = float(row["hole_ratio"]), int(float(row["border_distance"]))
+            if not 0.0 <= ratio <= 1.0:  # also NaN
+                raise ValueError(f"Expected hole_ratio in 0..1, got {row['hole_ratio']!r}")
             use_margin = margin
             if use_margin is None and row.get("margin"):
                 use_margin = int(row["margin"])
             if use_margin is None and row.get("height") and row.get("width"):
                 use_margin = default_margin(int(row["height"]), int(row["width"]))
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{path}:{line}: bad hole_ratio/border_distance ({exc})") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            problems.add(str(path), line, f"bad hole_ratio/border_distance ({exc}); row left out")
+            continue
         if use_margin is None:
             if not row.get("group") or row["group"] not in GROUPS:
                 raise InputError(f"{path}: no border margin known; pass --border-margin")
@@ -175,6 +180,8 @@ def _from_manifest(folder: Path, margin: int | None, edges: Sequence[float]) -> 
         ratios.append(ratio)
         buckets.append(bucket_of(ratio, edges))
         groups.append(group)
+    if rows and not ratios:
+        raise InputError(f"{path}: no row with a usable hole_ratio and border_distance (each reported above)")
     return MaskStats(np.asarray(ratios, dtype=np.float64), np.asarray(buckets, dtype=np.int64), tuple(groups), "manifest")
 
 
@@ -201,7 +208,7 @@ def load_mask_stats(
     """
     folder = Path(src)
     if use_manifest and folder.is_dir():
-        stats = _from_manifest(folder, margin, edges)
+        stats = _from_manifest(folder, margin, edges, problems)
         if stats is not None:
             return stats
     pairs, _, decided = measure_masks(

@@ -21,12 +21,12 @@ from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ProblemLog
+from ..errors import InputError, ProblemLog, name_problem
 from ..io import PathLike
-from .store import STORE_SUFFIX, StrokeStore, default_store_path, iter_store_records, load_default_store, quantize
+from .store import STORE_SUFFIX, StrokeStore, check_offsets, default_store_path, iter_store_records, load_default_store, quantize
 from .storefile import is_store_file, write_store_file
 from .categories import check_categories, check_names
-from .ndjson import iter_records
+from .ndjson import MAX_POINTS, MAX_STROKES, iter_records, too_large
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 SUFFIXES = (STORE_SUFFIX, *NDJSON_SUFFIXES, ".bin", ".npz")
@@ -80,13 +80,18 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
     wanted = None if categories is None else frozenset(categories)
     seen = set() if seen is None else seen
     if is_store_source(path):
-        try:
-            store = StrokeStore.load(path)
+        try:  # structure checked; drawings over the caps are skipped below, one by one
+            store = StrokeStore.load(path, validate=False)
+            check_offsets(store, path, caps=False)
         except InputError as exc:
             problems.add(str(path), None, str(exc).removeprefix(f"{path.absolute()}: "))
             return
         seen.update(store.categories)
         for d, points, lengths in iter_store_records(store):
+            if len(points) > MAX_POINTS or len(lengths) > MAX_STROKES:
+                problems.add(str(path), d + 1, too_large(len(points), "points") if len(points) > MAX_POINTS
+                             else too_large(len(lengths), "strokes"))
+                continue
             word = store.categories[store.drawing_category[d]]
             recognized = bool(store.recognized[d])
             if (wanted is None or word in wanted) and (recognized or not recognized_only):
@@ -99,6 +104,10 @@ def iter_rows(path: Path, problems: ProblemLog, categories: Collection[str] | No
                 continue
             points = r.points.astype(np.uint8) if r.points.dtype.kind in "iu" else quantize(r.points)  # ints: 0..255 checked
             yield r.word, r.recognized, r.key_id, points, r.lengths
+        return
+    if (name.endswith(".bin") or name.endswith(".npz")) and name_problem(name):
+        problems.add(str(path), None, "file name is not valid UTF-8, and a .bin or .npz file's category is its name: "
+                                      "rename the file")
         return
     if name.endswith(".bin") or name.endswith(".npz"):
         from . import formats  # imported only when such a file comes up
@@ -231,7 +240,7 @@ def _store_words(files: Sequence[Path]) -> set[str] | None:
         if not is_store_source(path):
             return None
         try:
-            words.update(StrokeStore.load(path).categories)
+            words.update(StrokeStore.load(path, validate=False).categories)  # the header only
         except InputError:
             return None  # reading reports it
     return words if files else None

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import ProblemLog
 from ..io import PathLike, atomic_open
-from .ndjson import Drawing
+from .ndjson import MAX_POINTS, MAX_STROKES, Drawing, too_large
 
 HEADER = struct.Struct("<Q2sBIH")  # key_id, countrycode, recognized, timestamp, n_strokes
 U16 = struct.Struct("<H")
@@ -90,18 +90,23 @@ def read_binary(path: PathLike, *, problems: ProblemLog) -> Iterator[Drawing]:
                                                     f"byte is {recognized}, Expected 0 or 1); the rest is unreadable")
                     return
                 offset += HEADER.size
-                strokes = []
+                spans = []  # (offset, points) of each stroke: the record is measured before any copy
                 for _ in range(n_strokes):
                     (n,) = U16.unpack_from(data, offset)
                     if offset + 2 + 2 * n > size:
                         raise struct.error("stroke runs past the end")
-                    xy = np.frombuffer(data[offset + 2:offset + 2 + 2 * n], np.uint8).reshape(2, n)
+                    spans.append((offset + 2, n))
                     offset += 2 + 2 * n
-                    if n:  # empty strokes carry nothing to draw; they are dropped
-                        strokes.append(xy.T.astype(np.float64))
             except struct.error:
                 problems.add(str(path), record, f"truncated record at byte {start} of {size}; the rest is unreadable")
                 return
+            total = sum(n for _, n in spans)
+            if n_strokes > MAX_STROKES or total > MAX_POINTS:
+                problems.add(str(path), record, too_large(n_strokes, "strokes") if n_strokes > MAX_STROKES
+                             else too_large(total, "points"))
+                continue
+            # empty strokes carry nothing to draw; they are dropped
+            strokes = [np.frombuffer(data[o:o + 2 * n], np.uint8).reshape(2, n).T.astype(np.float64) for o, n in spans if n]
             if not strokes:
                 problems.add(str(path), record, "no points in any stroke")
                 continue
@@ -225,11 +230,16 @@ def stroke3_to_strokes(rows: np.ndarray) -> tuple[np.ndarray, ...]:
         where the drawing spans more than 255.
 
     Raises:
-        ValueError: not an ``(n >= 1, 3)`` integer array.
+        ValueError: not an ``(n >= 1, 3)`` integer array, or a drawing over
+            :data:`~qdimd.strokes.ndjson.MAX_POINTS` points or :data:`~qdimd.strokes.ndjson.MAX_STROKES` strokes.
     """
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[1] != 3 or not len(rows) or rows.dtype.kind not in "iu":
         raise ValueError(f"Expected (n >= 1, 3) integer stroke-3 rows, got shape {rows.shape} of {rows.dtype}")
+    if len(rows) > MAX_POINTS:
+        raise ValueError(too_large(len(rows), "points"))
+    if np.count_nonzero(rows[:-1, 2]) >= MAX_STROKES:
+        raise ValueError(too_large(np.count_nonzero(rows[:-1, 2]) + 1, "strokes"))
     points = np.cumsum(rows[:, :2].astype(np.float64), axis=0)
     points -= points.min(axis=0)
     extent = points.max()

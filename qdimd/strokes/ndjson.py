@@ -31,6 +31,16 @@ from ..io import JSONDecodeError, PathLike, json_loads
 
 RAW_LIMIT = 1e5  # canvas pixels; raw coordinates beyond this are absurd
 KEY_LIMIT = 2**64
+MAX_POINTS = 20_000
+"""Points per drawing beyond which a record is skipped and reported, in every reader (ndjson, .bin,
+.npz, .qds sources). Real drawings have a few hundred (simplified) to a few thousand (raw; a game
+lasts 20 s) points; the cap keeps one hostile record from exhausting memory or stalling generation
+(cairo's stroking time grows with the square of a self-crossing stroke's points)."""
+MAX_STROKES = 5_000
+"""Strokes per drawing beyond which a record is skipped and reported (real drawings: under 100)."""
+MAX_LINE_BYTES = 8 << 20
+"""Bytes per ndjson line beyond which the line is skipped unread and reported (8 MiB; real lines:
+under 30 kB; a drawing of :data:`MAX_POINTS` raw points takes under 1 MB)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +119,12 @@ def iter_records(path: PathLike, *, problems: ProblemLog, categories: Collection
         return
     n = records = 0
     try:
-        for n, line in enumerate(lines, 1):
+        for n, line in enumerate(_bounded_lines(lines, MAX_LINE_BYTES), 1):
+            if line is None:
+                records += 1
+                problems.add(str(path), n, f"line longer than {MAX_LINE_BYTES:,} bytes (the cap of "
+                                           "qdimd.strokes.ndjson.MAX_LINE_BYTES); skipped unread")
+                continue
             if not line.strip():
                 continue
             records += 1
@@ -149,6 +164,23 @@ def _open_lines(path: PathLike, problems: ProblemLog):
         problems.add(str(path), None, "not UTF-8 text (is it a binary .bin/.npz file or another encoding?)")
         return None
     return f
+
+
+def _bounded_lines(f, limit: int) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read with at most ``limit + 1`` bytes in memory; a longer
+    line is consumed in blocks and yields ``None`` (so one huge line cannot exhaust memory)."""
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:  # the rest of the line, a block at a time
+                rest = f.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
+        else:
+            yield line
 
 
 def _is_utf8_prefix(data: bytes) -> bool:
@@ -206,6 +238,8 @@ def _flatten(drawing, check_bools: bool) -> tuple[np.ndarray, list[int], bool]:
     """Strokes to ``(P, 2)`` points (int64 or float64), per-stroke lengths and whether the layout is raw."""
     if not isinstance(drawing, list) or not drawing:
         raise BadRecord("Expected 'drawing' a non-empty list of strokes")
+    if len(drawing) > MAX_STROKES:
+        raise BadRecord(too_large(len(drawing), "strokes"))
     try:  # fast path: a few C-level passes; _diagnose names the problem otherwise
         arities = set(map(len, drawing))
         xl = [stroke[0] for stroke in drawing]
@@ -216,6 +250,8 @@ def _flatten(drawing, check_bools: bool) -> tuple[np.ndarray, list[int], bool]:
         ok = False
     if not ok:
         _diagnose(drawing)
+    if sum(lengths) > MAX_POINTS:
+        raise BadRecord(too_large(sum(lengths), "points"))
     if 0 in lengths:  # empty strokes carry nothing to draw; they are dropped
         xl = [x for x in xl if x]
         yl = [y for y in yl if y]
@@ -242,6 +278,13 @@ def _flatten(drawing, check_bools: bool) -> tuple[np.ndarray, list[int], bool]:
         raise BadRecord(f"coordinate out of range for the {layout} layout: Expected {low:g}..{high:g}, "
                         f"got {vmin:g}..{vmax:g}")
     return values.reshape(2, -1).T, lengths, raw
+
+
+def too_large(count: int, what: str) -> str:
+    """The reason a drawing over a cap (:data:`MAX_POINTS` points or :data:`MAX_STROKES` strokes) is skipped."""
+    cap = MAX_POINTS if what == "points" else MAX_STROKES
+    name = "MAX_POINTS" if what == "points" else "MAX_STROKES"
+    return f"drawing too large: {count:,} {what}, Expected at most {cap:,} (qdimd.strokes.ndjson.{name})"
 
 
 def _diagnose(drawing: list) -> None:

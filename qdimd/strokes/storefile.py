@@ -70,8 +70,10 @@ def read_header(path: Path) -> tuple[dict, int]:
         end = 0
         for name, (dtype, tail) in ARRAYS.items():
             spec = header["arrays"][name]
-            if spec["dtype"] != dtype or tuple(spec["shape"][1:]) != tail or spec["offset"] % ALIGN:
-                raise ValueError(f"bad array {name}")
+            shape, offset = spec["shape"], spec["offset"]
+            if (spec["dtype"] != dtype or tuple(shape[1:]) != tail or not all(type(v) is int and v >= 0 for v in shape)
+                    or type(offset) is not int or offset % ALIGN or offset < 16 + size):
+                raise ValueError(f"bad array {name}")  # a negative, fractional or header-overlapping extent
             end = max(end, spec["offset"] + int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(dtype).itemsize)
         if not all(isinstance(c, str) for c in header["categories"]):
             raise ValueError("bad categories")

@@ -146,6 +146,7 @@ def fill_identity(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def load_method(
     spec: MethodSpec, *, device: str = "cpu", vgg_weights: str | os.PathLike | None = None, allow_random_vgg: bool = False,
     predictions: PredictionIndex | None = None,
+    dup_threshold: float | None = None,
 ) -> Method:
     """A callable for ``spec``; checkpoints, databases, VGG-16 and plug-ins are loaded once, here.
 
@@ -177,15 +178,17 @@ def load_method(
     if spec.kind in ("pconv", "sim0"):
         return lambda image, hole, query: Filled(fill_image(model, image, hole, device=device))
     from ...retrieval.database import ImageDB, load_database_vgg
-    from ...retrieval.simk import fill_simk
+    from ...retrieval.simk import default_dup_threshold, fill_simk
 
     db = ImageDB.load(spec.db)
     coarse = load_checkpoint(spec.coarse, map_location=device)[0] if spec.coarse else None
     vgg = load_database_vgg(db, vgg_weights, allow_random=allow_random_vgg)
+    threshold = default_dup_threshold(db) if dup_threshold is None else dup_threshold
 
     def run_simk(image: np.ndarray, hole: np.ndarray, query: Query) -> Filled:
         composite, neighbours = fill_simk(
-            model, image, hole, db, coarse_model=coarse, vgg=vgg, query_path=query.path, device=device
+            model, image, hole, db, coarse_model=coarse, vgg=vgg, query_path=query.path, dup_threshold=threshold,
+            device=device
         )
         return Filled(composite, neighbours[0][2] if neighbours else None)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...retrieval.weights import file_sha256
+from qdimd.io import file_sha256
+
 from ..methods import DRIFT_WARNING
 from ..plan import EvalPlan
 

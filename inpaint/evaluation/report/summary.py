@@ -61,7 +61,6 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
 
     Writes the cells' feature files when FID, P-IDS or U-IDS are asked for.
     """
-    from ...nn.inception import inception_score
     from ..scoring import feature_dim
 
     config, out = plan.config, plan.out
@@ -74,6 +73,8 @@ def summarize(plan: EvalPlan) -> tuple[list[dict], list[str]]:
         for bucket, group in cells_of(r["bucket"], r["group"], r["hole"], config.bins):
             by_cell.setdefault((r["method"], bucket, group), []).append(int(i))
     probs = _records(out / PROBS, len(rows), 1000) if config.iscore else None
+    if config.iscore:  # torch: only where the Inception score is asked for
+        from ...nn.inception import inception_score
     if config.features:
         dim = feature_dim(config)
         fake_all = _records(out / FAKE_FEATURES, len(rows), dim)

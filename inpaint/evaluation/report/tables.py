@@ -155,11 +155,14 @@ def _weights(path: str | None, random: bool) -> str:
 def _versions() -> dict[str, str]:
     import cv2
     import skimage
-    import torch
 
     from qdimd.version import __version__ as qdimd_version
 
-    return {"qdimd": qdimd_version, "torch": torch.__version__, "numpy": np.__version__,
+    try:
+        import torch
+    except ImportError:  # an OpenCV baseline scored by L1/PSNR/SSIM needs no torch
+        torch = None
+    return {"qdimd": qdimd_version, "torch": torch.__version__ if torch else "not installed", "numpy": np.__version__,
             "skimage": skimage.__version__, "opencv": cv2.__version__, "python": platform.python_version()}
 
 

@@ -61,7 +61,11 @@ def test_manifest_with_bad_row_names_the_line(tmp_path):
     _write_manifest(tmp_path, [{"file": "a.png", "hole_ratio": "x", "border_distance": 3, "margin": 25}],
                     ["file", "hole_ratio", "border_distance", "margin"])
     with pytest.raises(InputError, match=r"manifest.csv:2"):
-        load_mask_stats(tmp_path, problems=ProblemLog())
+        load_mask_stats(tmp_path, problems=ProblemLog(strict=True))
+    problems = ProblemLog()   # not strict: the row is reported, and a manifest with no usable row is an error
+    with pytest.raises(InputError, match=r"no row with a usable hole_ratio"):
+        load_mask_stats(tmp_path, problems=problems)
+    assert problems.problems[0].line == 2
 
 
 def test_folder_without_manifest_reads_masks(tmp_path):
