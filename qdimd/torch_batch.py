@@ -9,17 +9,19 @@ masks, 4 bytes a pixel written into freshly faulted pages, 4x (256 px) to 15x (1
 of drawing the masks (``python -m benchmarks.bench_torch``). So in a worker the datasets' batched
 fetch returns :class:`LazyMask` items (:func:`lazy_items`): genuine tensors of the requested
 dtype whose pixels are written the first time anything reads them (every read of a tensor
-subclass passes through ``__torch_function__``). When ``torch.stack(items, 0, out=...)`` (what the
-default ``collate_fn`` does in a worker) gets a whole batch of untouched items, it returns a
-:class:`PackedBatch` instead: the hole bits, 1 bit a pixel, which the main process unpickles
-(:func:`unpack_batch`) into exactly the plain tensor the stack would have made. Any other use (a
-custom ``collate_fn``, in-place changes) writes the items' pixels first and gets plain tensors.
+subclass passes through ``__torch_function__``). The default ``collate_fn`` collates a batch of them
+with :func:`collate_lazy_masks` (registered in ``default_collate_fn_map``, torch's extension point,
+for this class only): a :class:`PackedBatch` of the hole bits, 1 bit a pixel, which the main process
+unpickles (:func:`unpack_batch`) into exactly the plain tensor the stack would have made. Any other
+use (a custom ``collate_fn``, in-place changes) writes the items' pixels first and gets plain tensors.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten
+from torch.utils.data import get_worker_info
+from torch.utils.data._utils.collate import collate_tensor_fn, default_collate_fn_map
 
 DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
 POLARITIES = ("hole", "valid")
@@ -59,9 +61,17 @@ def batch_tensor(holes: np.ndarray, dtype: str = "float32", polarity: str = "hol
     return torch.from_numpy(write_holes(np.empty((n, channels, h, w), _NUMPY[dtype]), holes, dtype, polarity))
 
 
-def unpack_batch(bits: np.ndarray, width: int, dtype: str, polarity: str, channels: int) -> torch.Tensor:
-    """The tensor of a :class:`PackedBatch` (run by the main process when it unpickles one)."""
-    return batch_tensor(np.unpackbits(bits, axis=-1, count=width).view(bool), dtype, polarity, channels)
+def unpack_batch(bits: "np.ndarray | torch.Tensor", width: int, dtype: str, polarity: str, channels: int) -> torch.Tensor:
+    """The tensor of a :class:`PackedBatch` (run by the main process when it unpickles one).
+
+    Item by item: each item's bytes are unpacked into a small buffer that stays in the cache.
+    """
+    check_output(dtype, polarity, channels)
+    bits = np.asarray(bits)
+    out = np.empty((len(bits), channels, bits.shape[1], width), _NUMPY[dtype])
+    for k in range(len(bits)):
+        write_holes(out[k:k + 1], np.unpackbits(bits[k:k + 1], axis=-1, count=width).view(bool), dtype, polarity)
+    return torch.from_numpy(out)
 
 
 class PackedBatch:
@@ -79,7 +89,8 @@ class PackedBatch:
         return unpack_batch(self.bits, self.width, *self.spec)
 
     def __reduce__(self):
-        return unpack_batch, (self.bits, self.width, *self.spec)
+        # as a tensor, the bits cross in shared memory (a file descriptor) rather than through the pipe
+        return unpack_batch, (torch.from_numpy(self.bits), self.width, *self.spec)
 
 
 _METADATA = {torch.Tensor.numel, torch.Tensor.size, torch.Tensor.dim, torch.Tensor.new, torch.Tensor.stride,
@@ -101,11 +112,6 @@ class LazyMask(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = {} if kwargs is None else kwargs
-        if func is torch.stack and kwargs.get("out") is not None:
-            packed = _pack(args[0] if args else kwargs.get("tensors"), args[1] if len(args) > 1 else kwargs.get("dim", 0),
-                           kwargs["out"])
-            if packed is not None:
-                return packed
         if func not in _METADATA:
             changes = func not in _READS_ONLY
             for item in tree_flatten((args, kwargs))[0]:
@@ -134,19 +140,20 @@ def _plain(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def _pack(items, dim, out) -> PackedBatch | None:
-    """The bits of ``torch.stack(items, 0, out=out)`` when every item is an untouched :class:`LazyMask` alike."""
-    if dim != 0 or not isinstance(items, (list, tuple)) or not items:
-        return None
-    first = items[0]
-    if not all(type(x) is LazyMask and x.qdimd_state < 2 and x.qdimd_spec == first.qdimd_spec
-               and x.qdimd_hole.shape == first.qdimd_hole.shape for x in items):
-        return None
-    with torch._C.DisableTorchFunctionSubclass():
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(items), *first.shape) or out.dtype != first.dtype:
-            return None
-    bits = np.stack([np.packbits(x.qdimd_hole, axis=-1) for x in items])
-    return PackedBatch(bits, first.qdimd_hole.shape[1], first.qdimd_spec)
+def collate_lazy_masks(batch, *, collate_fn_map=None):
+    """``default_collate`` of :class:`LazyMask` items: their bits (:class:`PackedBatch`) in a DataLoader worker
+    when every item is untouched and alike, else their pixels written and stacked as usual."""
+    first = batch[0]
+    if get_worker_info() is not None and all(
+            type(x) is LazyMask and x.qdimd_state < 2 and x.qdimd_spec == first.qdimd_spec
+            and x.qdimd_hole.shape == first.qdimd_hole.shape for x in batch):
+        bits = np.stack([np.packbits(x.qdimd_hole, axis=-1) for x in batch])
+        return PackedBatch(bits, first.qdimd_hole.shape[1], first.qdimd_spec)
+    return collate_tensor_fn(batch, collate_fn_map=collate_fn_map)
+
+
+# torch's documented extension point of default_collate, keyed by this module's own class: no other type changes
+default_collate_fn_map[LazyMask] = collate_lazy_masks
 
 
 def lazy_items(holes: np.ndarray, dtype: str, polarity: str, channels: int) -> list[torch.Tensor]:
@@ -161,5 +168,5 @@ def lazy_items(holes: np.ndarray, dtype: str, polarity: str, channels: int) -> l
     return items
 
 
-__all__ = ["DTYPES", "LazyMask", "POLARITIES", "PackedBatch", "batch_tensor", "check_output", "lazy_items",
+__all__ = ["DTYPES", "LazyMask", "POLARITIES", "PackedBatch", "batch_tensor", "check_output", "collate_lazy_masks", "lazy_items",
            "unpack_batch", "write_holes"]
