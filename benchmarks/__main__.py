@@ -20,7 +20,7 @@ from pathlib import Path
 
 README_SET = [
     ("bench_generate", ["--quick", "--only", "memory"]),
-    ("bench_generate", ["--quick", "--only", "process", "--repeat", "1"]),
+    ("bench_generate", ["--quick", "--only", "process", "--repeat", "3"]),
     ("bench_torch", ["--quick"]),
     ("bench_targeted", ["--quick"]),
     ("bench_index", ["--quick"]),

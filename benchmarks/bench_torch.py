@@ -13,8 +13,12 @@ is kept: a shared machine adds noise, never speed):
   default): masks/s divided by ``W``, and its ratio to the reference (target >= 0.5);
   ``MaskDataset`` and ``MaskFolder`` shuffled, ``RandomMaskDataset`` as a stream, and
   ``RandomMaskDataset(kind=...)`` for each ``--kind``;
-* CPU: the reference's masks per CPU second over the loader's (its workers and the main
-  process, read from ``/proc``): what a mask costs through the loader, whatever the load;
+* CPU, read from ``/proc`` (robust to load): "worker CPU" is the reference's CPU seconds per
+  mask over a worker's, i.e. the ratio per worker on a machine with a core for each worker and
+  one for the main process; "main" is the reference's CPU per mask over the main process's (the
+  main process builds the float32 batches from the bits: it keeps up with that many generators).
+  On this 2-core machine the wall ratio with 2 workers is about
+  ``1 / (1 / worker CPU + 1 / main)``, since the main process shares the cores;
 * with ``--before REV``: the same loaders of ``qdimd/torch.py`` at git revision ``REV`` (loaded
   into a temporary module beside today's code; Linux, fork start method).
 
@@ -77,8 +81,8 @@ class Loader:
     def __init__(self, dataset, batch: int, workers: int, shuffle: bool):
         self.dataset, self.batch, self.workers, self.shuffle = dataset, batch, workers, shuffle
 
-    def round(self, n: int) -> tuple[float, float]:
-        """(masks/s per worker, CPU seconds per mask of the workers and this process).
+    def round(self, n: int) -> tuple[float, float, float]:
+        """(masks/s per worker, CPU seconds per mask of the workers, of this process).
 
         A fresh iterator each round, so that no worker runs ahead (prefetching) while another
         contender is timed. The clock starts when every worker has delivered its first batch (start-up
@@ -89,21 +93,23 @@ class Loader:
         pids = [w.pid for w in getattr(it, "_workers", [])]
         for _ in range(workers):
             assert next(it).dtype == torch.float32
-        cpu0, start = cpu_seconds(pids) + time.process_time(), time.perf_counter()
+        workers0, main0, start = cpu_seconds(pids), time.process_time(), time.perf_counter()
         for _ in range(steps):
             next(it)
-        wall, cpu = time.perf_counter() - start, cpu_seconds(pids) + time.process_time() - cpu0
+        wall, main = time.perf_counter() - start, time.process_time() - main0
+        worker = cpu_seconds(pids) - workers0
         del it
-        return steps * self.batch / wall / workers, cpu / (steps * self.batch)
+        masks = steps * self.batch
+        return masks / wall / workers, worker / masks, main / masks
 
 
-def reference_round(fetch, n: int, batch: int) -> tuple[float, float]:
-    """(masks/s, CPU seconds per mask) of ``fetch(start, count)`` in this process."""
+def reference_round(fetch, n: int, batch: int) -> tuple[float, float, float]:
+    """(masks/s, CPU seconds per mask, 0.0) of ``fetch(start, count)`` in this process."""
     start, cpu0, done = time.perf_counter(), time.process_time(), 0
     while done < n:
         fetch(10_000 + done, batch)
         done += batch
-    return done / (time.perf_counter() - start), (time.process_time() - cpu0) / done
+    return done / (time.perf_counter() - start), (time.process_time() - cpu0) / done, 0.0
 
 
 def folder_reference(files: MaskFiles):
@@ -113,15 +119,22 @@ def folder_reference(files: MaskFiles):
     return fetch
 
 
-def measure(contenders: dict, rounds: int, n: int, batch: int) -> dict[str, tuple[float, float]]:
-    """Best masks/s and lowest CPU per mask of each contender over ``rounds`` alternating rounds."""
-    best: dict[str, tuple[float, float]] = {}
+def measure(contenders: dict, rounds: int, n: int) -> dict[str, tuple[float, float, float]]:
+    """Best masks/s and lowest CPU seconds per mask (workers or this process; this process) of each
+    contender over ``rounds`` alternating rounds."""
+    best: dict[str, tuple[float, float, float]] = {}
     for _ in range(rounds):
         for name, run in contenders.items():
-            rate, cpu = run(n)
-            old = best.get(name, (0.0, float("inf")))
-            best[name] = (max(old[0], rate), min(old[1], cpu))
+            rate, cpu, main = run(n)
+            old = best.get(name, (0.0, float("inf"), float("inf")))
+            best[name] = (max(old[0], rate), min(old[1], cpu), min(old[2], main))
     return best
+
+
+def columns(loader: tuple[float, float, float], ref: float, ref_cpu: float) -> str:
+    """Masks/s per worker, its ratio to ``ref``, and the worker and main-process CPU ratios."""
+    rate, worker, main = loader
+    return f"{rate:>17,.0f}{rate / ref:>7.2f}{ref_cpu / worker:>12.2f}{ref_cpu / main:>7.2f}"
 
 
 def datasets(module, size: int, kinds: list[str], folder: str, length: int) -> dict:
@@ -154,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"qdimd.torch through DataLoader(dataset, batch_size={args.batch}, num_workers={args.workers}), "
           f"float32 masks; {rounds} rounds, best kept; torch {torch.__version__}; "
           f"load average {os.getloadavg()[0]:.1f} at the start")
-    print(f"{'dataset':<28}{'size':>5}{'reference/s':>13}{'loader/s/worker':>17}{'ratio':>7}{'CPU ratio':>11}"
-          + (f"{'before/s/worker':>17}{'ratio':>7}{'now/before':>12}" if before else ""))
+    print("ratio: the loader's masks/s per worker / the reference's (both wall time, side by side); worker CPU:\n"
+          "the reference's CPU per mask / a worker's (the ratio per worker where each worker has a core); main:\n"
+          "the reference's CPU per mask / the main process's (how many generators' output the main process takes in)")
+    print(f"{'dataset':<28}{'size':>5}{'reference/s':>13}{'loader/s/worker':>17}{'ratio':>7}{'worker CPU':>12}{'main':>7}"
+          + (f"{'before/s/worker':>17}{'ratio':>7}{'worker CPU':>12}{'main':>7}{'now/before':>12}" if before else ""))
     for size in sizes:
         n = max(4 * args.batch * args.workers, int(scale * PIXELS_PER_ROUND / (size * size)))
         with tempfile.TemporaryDirectory() as tmp:
@@ -173,16 +189,16 @@ def main(argv: list[str] | None = None) -> int:
                 contenders["loader"] = Loader(dataset, args.batch, args.workers, shuffle).round
                 if name in old:
                     contenders["before"] = Loader(old[name][0], args.batch, args.workers, old[name][1]).round
-                best = measure(contenders, rounds, n, args.batch)
-                (ref, ref_cpu), (rate, cpu) = best["reference"], best["loader"]
-                line = f"{name:<28}{size:>5}{ref:>13,.0f}{rate:>17,.0f}{rate / ref:>7.2f}{ref_cpu / cpu:>11.2f}"
+                best = measure(contenders, rounds, n)
+                ref, ref_cpu = best["reference"][:2]
+                line = f"{name:<28}{size:>5}{ref:>13,.0f}" + columns(best["loader"], ref, ref_cpu)
                 if "before" in best:
-                    line += f"{best['before'][0]:>17,.0f}{best['before'][0] / ref:>7.2f}{rate / best['before'][0]:>11.2f}x"
+                    line += columns(best["before"], ref, ref_cpu) + f"{best['loader'][0] / best['before'][0]:>11.2f}x"
                 print(line, flush=True)
                 if "files" in best:
-                    files_rate = best["files"][0]
-                    print(f"{'  (its files, 1 process)':<28}{size:>5}{files_rate:>13,.0f}{rate:>17,.0f}{rate / files_rate:>7.2f}"
-                          f"{best['files'][1] / cpu:>11.2f}", flush=True)
+                    files, files_cpu = best["files"][:2]
+                    print(f"{'  (its files, 1 process)':<28}{size:>5}{files:>13,.0f}" + columns(best["loader"], files, files_cpu),
+                          flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
