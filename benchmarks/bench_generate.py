@@ -196,8 +196,8 @@ def run_parts(args: argparse.Namespace, keep: list[str]) -> None:
     if args.only in (None, "memory"):
         for size, n in ((256, n256), (512, n512)):
             r = in_memory(size, n)
-            print(f"  in memory, 1 process, {size}x{size}: {r['reused']:8.0f} masks per CPU s (reused buffer), "
-                  f"{r['fresh']:8.0f} masks/s (fresh arrays); naive {r['naive']:6.0f} masks/s; "
+            print(f"  in memory, 1 process, {size}x{size}, masks per CPU second: {r['reused']:8.0f} (reused buffer), "
+                  f"{r['fresh']:8.0f} (fresh arrays); naive {r['naive']:6.0f}; "
                   f"speed-up x{r['reused'] / r['naive']:.1f}")
     if args.only in (None, "process"):
         runs = measure({"qdimd": lambda out: generate_command(n_one, out, 1),
