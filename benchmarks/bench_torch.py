@@ -134,7 +134,12 @@ def measure(contenders: dict, rounds: int, n: int) -> dict[str, tuple[float, flo
 def columns(loader: tuple[float, float, float], ref: float, ref_cpu: float) -> str:
     """Masks/s per worker, its ratio to ``ref``, and the worker and main-process CPU ratios."""
     rate, worker, main = loader
-    return f"{rate:>17,.0f}{rate / ref:>7.2f}{ref_cpu / worker:>12.2f}{ref_cpu / main:>7.2f}"
+    return f"{rate:>17,.0f}{rate / ref:>7.2f}{_ratio(ref_cpu, worker):>12}{_ratio(ref_cpu, main):>7}"
+
+
+def _ratio(a: float, b: float) -> str:
+    """``a / b`` to 2 decimals, or ``-`` where ``b`` was too short to measure (``/proc`` counts 10 ms ticks)."""
+    return f"{a / b:.2f}" if b > 0 else "-"
 
 
 def datasets(module, size: int, kinds: list[str], folder: str, length: int) -> dict:
@@ -158,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kind", action="append", default=None, help="also RandomMaskDataset(kind=...) (default: mat)")
     parser.add_argument("--before", metavar="REV", help="also the loaders of qdimd/torch.py at git revision REV")
-    parser.add_argument("--quick", action="store_true", help="sizes 256 and 1024, 2 rounds, half the masks")
+    parser.add_argument("--masks", type=int, default=None, help="masks per round (default: 2**26 pixels' worth)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of half the masks")
     args = parser.parse_args(argv)
-    sizes, rounds, scale = ([256, 1024], 2, 0.5) if args.quick else (args.sizes, args.rounds, 1.0)
+    rounds, scale = (2, 0.5) if args.quick else (args.rounds, 1.0)
+    sizes = args.sizes
     kinds = ["mat"] if args.kind is None else args.kind
     before = load_before(args.before) if args.before else None
     torch.set_num_threads(1)
@@ -173,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'dataset':<28}{'size':>5}{'reference/s':>13}{'loader/s/worker':>17}{'ratio':>7}{'worker CPU':>12}{'main':>7}"
           + (f"{'before/s/worker':>17}{'ratio':>7}{'worker CPU':>12}{'main':>7}{'now/before':>12}" if before else ""))
     for size in sizes:
-        n = max(4 * args.batch * args.workers, int(scale * PIXELS_PER_ROUND / (size * size)))
+        n = args.masks or max(4 * args.batch * args.workers, int(scale * PIXELS_PER_ROUND / (size * size)))
         with tempfile.TemporaryDirectory() as tmp:
             write_masks(tmp, MaskConfig(size=(size, size)), n=32, seed=0)
             length = n + 4 * args.batch * args.workers
