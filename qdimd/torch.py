@@ -65,12 +65,13 @@ def _items(holes: np.ndarray, dtype: str, polarity: str, channels: int) -> list[
     return lazy_items(holes, dtype, polarity, channels)
 
 
-CHUNK_PIXELS = 1 << 23
-"""Pixels of masks :class:`RandomMaskDataset` renders and converts together (32 MiB of float32)."""
+CHUNK_PIXELS = 1 << 25
+"""Pixels of masks :class:`RandomMaskDataset` renders and converts together (128 MiB of float32 outside
+workers; in a worker the float32 pixels are not written, see :mod:`qdimd.torch_batch`)."""
 
 
 def chunk_size(size: tuple[int, int]) -> int:
-    """Masks per chunk of a :class:`RandomMaskDataset` stream: 64 at 256 px, 32 at 512, 8 at 1024."""
+    """Masks per chunk of a :class:`RandomMaskDataset` stream: 64 at 256 and 512 px, 32 at 1024."""
     return max(1, min(64, CHUNK_PIXELS // (size[0] * size[1])))
 
 

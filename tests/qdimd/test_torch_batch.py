@@ -65,7 +65,7 @@ def test_sample_indices_are_the_generated_masks():
 
 
 def test_chunk_size():
-    assert [chunk_size((s, s)) for s in (64, 256, 512, 1024, 8192)] == [64, 64, 32, 8, 1]
+    assert [chunk_size((s, s)) for s in (64, 256, 512, 1024, 8192)] == [64, 64, 64, 32, 1]
 
 
 @pytest.fixture
