@@ -19,10 +19,22 @@
 Every item is a tensor ``(C, H, W)``: ``dtype`` ``"float32"`` (0/1), ``"uint8"``
 (0/255, like mask files) or ``"bool"``; ``polarity`` ``"hole"`` (1 = missing) or
 ``"valid"`` (1 = known, PConv's ``M``); ``channels`` 1 or 3.
+
+Speed: a plain ``DataLoader(dataset, batch_size=B, num_workers=W)`` fetches a whole batch at
+once (``__getitems__``, torch >= 2.2; older torch falls back to ``__getitem__`` per item, with
+the same items): the batch's masks are rendered together (:meth:`MaskGenerator.sample_indices`)
+and converted to the output dtype in one numpy pass (:func:`batch_tensor`); the items are views
+of that batch, which the default ``collate_fn`` stacks. In DataLoader workers the batch crosses
+to the main process as hole bits and becomes the same tensor there (:mod:`qdimd.torch_batch`:
+writing float32 masks into the workers' shared memory costs several times their drawing).
+:class:`RandomMaskDataset` renders its stream in chunks of :func:`chunk_size` masks the same way.
+Item ``i`` (of a seed and epoch) is the same mask whatever the batch size, chunk or worker count.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 import warnings
 from typing import Iterator, Sequence
 
@@ -35,34 +47,32 @@ from .buckets import DEFAULT_EDGES, GROUPS, default_margin
 from .masks.generator import MaskConfig
 from .io import PathLike
 from .files.folder import MaskFiles, mask_size
+from .torch_batch import DTYPES, POLARITIES, batch_tensor, check_output, lazy_items
 
-DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "bool": torch.bool}
-POLARITIES = ("hole", "valid")
 EPOCH_STRIDE = 2**40
 """Mask indices of epoch ``e`` start at ``e * EPOCH_STRIDE``."""
 
 
-def _check_output(dtype: str, polarity: str, channels: int) -> None:
-    if dtype not in DTYPES:
-        raise ValueError(f"Expected dtype in {tuple(DTYPES)}, got {dtype!r}")
-    if polarity not in POLARITIES:
-        raise ValueError(f"Expected polarity in {POLARITIES}, got {polarity!r}")
-    if channels not in (1, 3):
-        raise ValueError(f"Expected channels 1 or 3, got {channels!r}")
-
-
 def to_tensor(hole: np.ndarray, dtype: str = "float32", polarity: str = "hole", channels: int = 1) -> torch.Tensor:
     """``(H, W)`` bool hole mask to a ``(C, H, W)`` tensor (see the module docstring)."""
-    _check_output(dtype, polarity, channels)
-    values = np.asarray(hole, dtype=bool)
-    if polarity == "valid":
-        values = ~values
-    out = torch.from_numpy(np.ascontiguousarray(values))
-    if dtype == "float32":
-        out = out.to(torch.float32)
-    elif dtype == "uint8":
-        out = out.to(torch.uint8) * 255
-    return out.unsqueeze(0).repeat(channels, 1, 1)
+    return batch_tensor(np.asarray(hole, dtype=bool)[None], dtype, polarity, channels)[0]
+
+
+def _items(holes: np.ndarray, dtype: str, polarity: str, channels: int) -> list[torch.Tensor]:
+    """The items of a batch: views of one tensor, or in a DataLoader worker lazy ones that cross as bits."""
+    if get_worker_info() is None:
+        return list(batch_tensor(holes, dtype, polarity, channels))
+    return lazy_items(holes, dtype, polarity, channels)
+
+
+CHUNK_PIXELS = 1 << 25
+"""Pixels of masks :class:`RandomMaskDataset` renders and converts together (128 MiB of float32 outside
+workers; in a worker the float32 pixels are not written, see :mod:`qdimd.torch_batch`)."""
+
+
+def chunk_size(size: tuple[int, int]) -> int:
+    """Masks per chunk of a :class:`RandomMaskDataset` stream: 64 at 256 and 512 px, 32 at 1024."""
+    return max(1, min(64, CHUNK_PIXELS // (size[0] * size[1])))
 
 
 class _Source:
@@ -110,6 +120,17 @@ class _Source:
             self.store = self._generator.store
         return self._generator
 
+    def holes(self, indices: Sequence[int]) -> np.ndarray:
+        """Masks ``indices`` as ``(N, H, W)`` bool, rendered together where the generator can."""
+        generator = self.generator()
+        sample_indices = getattr(generator, "sample_indices", None)
+        if sample_indices is not None:
+            return sample_indices(indices)[1]
+        out = np.empty((len(indices), *self.config.size), dtype=bool)
+        for k, index in enumerate(indices):
+            out[k] = generator.generate(index)
+        return out
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_generator"] = None  # canvases do not pickle; rebuilt in the worker
@@ -146,7 +167,7 @@ class MaskDataset(Dataset):
                  dtype: str = "float32", polarity: str = "hole", channels: int = 1, kind: str | None = None):
         if length < 0:
             raise ValueError(f"Expected length >= 0, got {length}")
-        _check_output(dtype, polarity, channels)
+        check_output(dtype, polarity, channels)
         self.length, self.dtype, self.polarity, self.channels = int(length), dtype, polarity, channels
         self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin, kind)
 
@@ -154,10 +175,12 @@ class MaskDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"Expected an index in [0, {self.length}), got {index}")
-        hole = self.source.generator().generate(index % self.length)
-        return to_tensor(hole, self.dtype, self.polarity, self.channels)
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[torch.Tensor]:
+        """Items ``indices`` rendered and converted together (the DataLoader's batched fetch): views of one batch."""
+        masks = [_check_index(i, self.length) % max(self.length, 1) for i in indices]
+        return _items(self.source.holes(masks), self.dtype, self.polarity, self.channels)
 
 
 class RandomMaskDataset(IterableDataset):
@@ -180,7 +203,7 @@ class RandomMaskDataset(IterableDataset):
                  rank: int | None = None, world_size: int | None = None):
         if length is not None and length < 0:
             raise ValueError(f"Expected length >= 0 or None, got {length}")
-        _check_output(dtype, polarity, channels)
+        check_output(dtype, polarity, channels)
         self.length, self.dtype, self.polarity, self.channels = length, dtype, polarity, channels
         self.rank, self.world_size = _distributed(rank, world_size)
         self.source = _Source(size, config, store, seed, augment, ratio_range, border, margin, kind)
@@ -224,9 +247,20 @@ class RandomMaskDataset(IterableDataset):
                 "RandomMaskDataset.set_epoch(epoch) was not called: in DataLoader workers without "
                 "persistent_workers=True every epoch then repeats the masks of epoch 0. Call "
                 "set_epoch(epoch) before each epoch for a new, reproducible stream.", RuntimeWarning, stacklevel=2)
-        generator = self.source.generator()
-        for index in self.indices(epoch, worker, workers):
-            yield to_tensor(generator.generate(index), self.dtype, self.polarity, self.channels)
+        indices, chunk = self.indices(epoch, worker, workers), chunk_size(self.source.config.size)
+        while True:
+            block = list(itertools.islice(indices, chunk))
+            if not block:
+                return
+            yield from _items(self.source.holes(block), self.dtype, self.polarity, self.channels)
+
+
+def _check_index(index: int, length: int) -> int:
+    """``index`` as an int in ``[-length, length)``, else IndexError."""
+    index = operator.index(index)
+    if not -length <= index < length:
+        raise IndexError(f"Expected an index in [0, {length}), got {index}")
+    return index
 
 
 def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -261,7 +295,7 @@ class MaskFolder(Dataset):
     def __init__(self, root: PathLike, *, size: int | Sequence[int] | None = 256, hole_value: int | str = "auto",
                  seed: int | None = None, augment: AugmentConfig | None = None, length: int | None = None,
                  dtype: str = "float32", polarity: str = "hole", channels: int = 1):
-        _check_output(dtype, polarity, channels)
+        check_output(dtype, polarity, channels)
         self.masks = MaskFiles(root, size=size, hole_value=hole_value, seed=seed, augment=augment)
         if length is not None and (length < 0 or (seed is None and length > len(self.masks))):
             raise ValueError(f"Expected 0 <= length{'' if seed is not None else f' <= {len(self.masks)} files'} "
@@ -279,7 +313,17 @@ class MaskFolder(Dataset):
         return self.masks.sample(index)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return to_tensor(self.hole(index), self.dtype, self.polarity, self.channels)
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[torch.Tensor]:
+        """Items ``indices`` converted together (the DataLoader's batched fetch): views of one batch.
+        With ``size=None`` each item keeps its file's size and is converted on its own."""
+        if self.masks.size is None:
+            return [to_tensor(self.hole(i), self.dtype, self.polarity, self.channels) for i in indices]
+        holes = np.empty((len(indices), *self.masks.size), dtype=bool)
+        for k, index in enumerate(indices):
+            holes[k] = self.hole(index)
+        return _items(holes, self.dtype, self.polarity, self.channels)
 
     @property
     def files(self) -> list[str]:
@@ -292,4 +336,4 @@ class MaskFolder(Dataset):
         return self.masks.hole_values
 
 
-__all__ = ["MaskDataset", "MaskFolder", "RandomMaskDataset", "to_tensor"]
+__all__ = ["MaskDataset", "MaskFolder", "RandomMaskDataset", "batch_tensor", "chunk_size", "to_tensor"]

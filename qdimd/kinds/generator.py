@@ -226,11 +226,15 @@ class KindGenerator:
         """Records and masks of ``start .. start + n - 1``, each mask drawn once."""
         if start < 0 or n < 0:
             raise ValueError(f"Expected start >= 0 and n >= 0, got start={start}, n={n}")
+        return self.sample_indices(range(start, start + n), out)
+
+    def sample_indices(self, indices, out: np.ndarray | None = None) -> tuple[list[KindParams], np.ndarray]:
+        """Records and ``(n, H, W)`` bool masks of any ``indices`` (e.g. a shuffled batch), each drawn once."""
         h, w = self.size
         if out is None:
-            out = np.empty((n, h, w), dtype=bool)
-        records = [sample_kind_params(mask_rng(self.seed, i), self.spec, h, w, index=i, seed=self.seed,
-                                      qdimd=self.qdimd, out=out[k]) for k, i in enumerate(range(start, start + n))]
+            out = np.empty((len(indices), h, w), dtype=bool)
+        records = [sample_kind_params(mask_rng(self.seed, int(i)), self.spec, h, w, index=int(i), seed=self.seed,
+                                      qdimd=self.qdimd, out=out[k]) for k, i in enumerate(indices)]
         qd = [k for k, r in enumerate(records) if r.kind == "qdimd"]
         if qd:
             out[qd] = self.qdimd.render([records[k].params for k in qd])

@@ -354,17 +354,22 @@ class MaskGenerator:
         """Records and masks of ``start .. start + n - 1``, each mask rendered once (also augmented ones)."""
         if start < 0 or n < 0:
             raise ValueError(f"Expected start >= 0 and n >= 0, got start={start}, n={n}")
+        return self.sample_indices(range(start, start + n), out)
+
+    def sample_indices(self, indices, out: np.ndarray | None = None) -> tuple[list[MaskParams], np.ndarray]:
+        """Records and ``(n, H, W)`` bool masks of any ``indices`` (e.g. a shuffled batch), rendered together."""
         h, w = self.config.size
+        n = len(indices)
         if out is None:
             out = np.empty((n, h, w), dtype=bool)
         records, todo = [], []
-        for i in range(start, start + n):
-            params, hole = self.sample(i)
+        for k, i in enumerate(indices):
+            params, hole = self.sample(int(i))
             records.append(params)
             if hole is None:
-                todo.append(i - start)
+                todo.append(k)
             else:
-                out[i - start] = hole
+                out[k] = hole
         if len(todo) == n:
             self.render(records, out=out)
         elif todo:

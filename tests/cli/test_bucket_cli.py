@@ -250,3 +250,16 @@ def test_mode1_resume_keeps_user_files_and_never_writes_through_links(split, tmp
     result = cli(*MODE1, "--out", out, "--resume")
     assert result.exit_code == 1 and "symbolic link" in result.output
     assert (elsewhere / ".x.png.0123456789ab.tmp").exists()
+
+
+def test_mode1_at_1024(tmp_path):
+    """Issue 21: 1024 px splits, margin and widths scaled with the side (100 px, 4x the widths at 256)."""
+    out = tmp_path / "split1024"
+    result = cli("bucket", "--size", "1024", "--per-group", "1", "--seed", "0", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = manifest(out)
+    assert len(rows) == 12 and {r["margin"] for r in rows} == {"100"}
+    for row in rows:
+        hole = np.asarray(Image.open(out / row["file"])) == 255
+        assert hole.shape == (1024, 1024) and bucket_of(hole_ratio(hole)) == int(row["bucket"])
+        assert group_of(border_distance(hole), 100) == row["group"]

@@ -329,3 +329,17 @@ def test_preset_options_given_override_it(tmp_path):
     assert result.exit_code == 2 and "--split" in result.output and not (tmp_path / "q").exists()
     result = CliRunner().invoke(main, ["generate", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--n" in result.output
+
+
+def test_generate_at_1024_widths_scale_with_reference_size(tmp_path):
+    """Issue 21: 1024 px masks; stroke widths are 4x those at 256, unless --reference-size 1024."""
+    runs = {"256": ["--size", "256"], "1024": ["--size", "1024"], "1024 ref": ["--size", "1024", "--reference-size", "1024"]}
+    widths = {}
+    for name, options in runs.items():
+        out = tmp_path / name.replace(" ", "_")
+        result = cli("generate", "--n", "2", "--seed", "3", "--workers", "1", *options, "--out", out)
+        assert result.exit_code == 0, result.output
+        widths[name] = np.array([orjson.loads(r["params"])["widths"][0] for r in rows_of(out / "manifest.csv")])
+        assert Image.open(out / "00000000.png").size == (int(options[1]),) * 2
+    np.testing.assert_allclose(widths["1024"], 4 * widths["256"])
+    np.testing.assert_allclose(widths["1024 ref"], widths["256"])
