@@ -70,3 +70,22 @@ def test_plot_ticks_cover_the_values(lo, hi):
     ticks = nice_ticks(lo, hi)
     assert ticks[0] <= lo and ticks[-1] >= hi and 2 <= len(ticks) <= 12
     assert ticks[0] >= 0 or lo < 0  # a drift of 0 everywhere gets no negative axis
+
+
+def test_plot_legend_of_many_series_is_not_cut_off():
+    from inpaint.evaluation.report.svg import Series, line_plot
+
+    series = [Series(f"m{k} {g}", "#000", "", (1.0, 2.0)) for k in range(7) for g in ("all", "N", "B")]
+    svg = line_plot("L1", ["(0.01,0.1]", "(0.1,0.2]"], series)
+    height = float(re.search(r'<svg[^>]*height="(\d+)"', svg).group(1))
+    last = max(float(y) for y in re.findall(r'<text x="[\d.]+" y="([\d.]+)">m\d', svg))
+    assert last + 4 <= height  # the 21st legend row (m6 B) lies inside the picture
+
+
+def test_plot_labels_of_lama_bins_are_slanted_not_overlapping():
+    from inpaint.evaluation.report.svg import Series, line_plot
+
+    lama = [f"{10 * k}-{10 * k + 10}%" for k in range(10)]
+    assert "rotate(" in line_plot("L1", lama, [Series("a all", "#000", "", (1.0,) * 10)])
+    assert "rotate(" not in line_plot("L1", ["(0.01,0.1]", "(0.1,0.2]", "(0.2,0.3]", "(0.3,0.4]", "(0.4,0.5]",
+                                             "(0.5,0.6]"], [Series("a all", "#000", "", (1.0,) * 6)])
