@@ -106,7 +106,7 @@ def _report_md(plan: EvalPlan, results: list[dict], notes: list[str]) -> str:
     c = plan.config
     h, w = plan.size
     labels = [s.label for s in plan.specs]
-    inf = sum(r.get("psnr_n_inf", 0) for r in results)
+    inf = sum(r.get("psnr_n_inf", 0) for r in results if r["bucket"] == "all" and r["group"] == "all")  # each image once
     margin = border_margin(plan)
     parts = [
         "# Inpainting evaluation\n",

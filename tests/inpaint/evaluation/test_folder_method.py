@@ -81,6 +81,8 @@ def test_known_pixels_are_composited_and_their_drift_reported(pairs_out, photo_d
     assert all(float(r["known_drift"]) > 50 for r in rows(out))
     assert "inverted mask polarity" in result.output
     assert "inverted mask polarity" in (out / "report.md").read_text() and "inverted mask polarity" in (out / "report.html").read_text()
+    assert "12 image(s) had an identical output" in (out / "report.md").read_text()  # each image once, not per cell
+    assert "?." not in (out / "report.md").read_text() + (out / "report.html").read_text()
     results = list(csv.DictReader(open(out / "results.csv", newline="")))
     assert float(results[-1]["known_drift"]) > 50
 
