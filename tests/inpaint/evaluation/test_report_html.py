@@ -89,3 +89,8 @@ def test_plot_labels_of_lama_bins_are_slanted_not_overlapping():
     assert "rotate(" in line_plot("L1", lama, [Series("a all", "#000", "", (1.0,) * 10)])
     assert "rotate(" not in line_plot("L1", ["(0.01,0.1]", "(0.1,0.2]", "(0.2,0.3]", "(0.3,0.4]", "(0.4,0.5]",
                                              "(0.5,0.6]"], [Series("a all", "#000", "", (1.0,) * 6)])
+
+
+def test_scaled_photo_note_names_size_not_masks_when_size_is_given(report):
+    md = (report / "report.md").read_text(encoding="utf-8")  # 128 px photos, 512 px masks, --size 64
+    assert "are scaled to cover 64x64 (--size)" in md and "the masks' size" not in md
