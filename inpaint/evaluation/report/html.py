@@ -118,8 +118,10 @@ def report_html(plan: EvalPlan, results: list[dict], notes: list[str], table: st
         f"{len(plan.pairs)} image/mask pairs, methods: {', '.join(f'<b>{escape(s.label)}</b> ({escape(s.kind)})' for s in plan.specs)}. "
         "Every output is composited with the ground truth on the known pixels before scoring.</p>",
         *(f'<div class="warn">Warning: {escape(n)}.</div>' for n in notes),
-        "<h2>Metrics against the hole-ratio bucket</h2><p>Solid: all images of the bucket; dashed: N (every hole at "
-        "least the margin from the border); dotted: B (some hole within it).</p>",
+        "<h2>Metrics against the hole-ratio bucket</h2><p>"
+        + ("One line per method: all images of each of LaMa's 10% hole-area bins ([lo, hi), both border groups)."
+           if c.bins == "lama" else "Solid: all images of the bucket; dashed: N (every hole at least the margin from "
+           "the border); dotted: B (some hole within it).") + "</p>",
         '<div class="plots">' + "".join(metric_plots(plan, results)) + "</div>",
         "<h2>Table 1</h2>", '<div class="table">' + markdown_table_html(table) + "</div>",
         "<h3>Known-pixel drift</h3><p>Mean |raw output - truth| over the known pixels, 0-255 (0: the method keeps "
