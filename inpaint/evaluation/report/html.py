@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 
 from ..bins import ALL, LAMA_LABELS, N_BUCKETS, cell_title
+from ..pairing import pair_stem
 from ..plan import EvalPlan
 from .summary import read_per_image
 from .svg import DASHES, PALETTE, Series, line_plot
@@ -97,8 +98,9 @@ def _worst_section(plan: EvalPlan) -> list[str]:
                 if path is None or not path.exists():
                     continue
                 figures.append(f'<figure><img src="{data_uri(path)}" alt="{escape(r["image"])}"><figcaption>'
-                               f'{escape(r["group"])}: {escape(r["image"])} under {escape(r["mask"])}, '
-                               f'{metric} {r[metric]:.4g}, drift {r["known_drift"]:.2f}</figcaption></figure>')
+                               f'<b>{escape(pair_stem(pair))}</b> ({escape(r["group"])}): {escape(r["image"])} under '
+                               f'{escape(r["mask"])}, {escape(TITLES[metric])} {r[metric]:.4g}, '
+                               f'drift {r["known_drift"]:.2f}</figcaption></figure>')
             if figures:
                 parts.append(f'<div class="bucket"><b>bucket {bucket}</b>' + "".join(figures) + "</div>")
     return parts

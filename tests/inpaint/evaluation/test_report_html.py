@@ -40,6 +40,7 @@ def test_the_page_has_plots_tables_grids_and_worst_images(report):
     assert "bucket 6: original, masked, each method" in page
     worst = page[page.index("Worst images"):]
     assert worst.count("<img") == 2 * 6 * 3  # 2 methods x 6 buckets x 3 worst (4 images per bucket)
+    assert re.search(r"<figcaption><b>6[NB]_0000\d_[\w-]+</b> \((no)?border\): ", worst)  # the stem finds the prediction
     assert len(list((report / "worst_parts").glob("*.jpg"))) >= 36
 
 
