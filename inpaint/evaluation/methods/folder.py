@@ -114,7 +114,8 @@ def index_predictions(label: str, root: str | os.PathLike, stems: list[str], siz
                              "(grey or 16-bit); save the prediction as 8-bit RGB")
         if (h, w) != tuple(size) and not resize:
             raise InputError(f"method {label}, pair {stem}: {path} is {h}x{w}, the evaluation size is "
-                             f"{size[0]}x{size[1]}; pass --resize-preds to resize predictions (bicubic, recorded)")
+                             f"{size[0]}x{size[1]}; score with the --size of `inpaint pairs` (its config.json), or pass "
+                             "--resize-preds to resize predictions (bicubic, recorded)")
         if RGB_MODES[mode]:
             warned.setdefault(f"are {mode} ({RGB_MODES[mode]})", []).append(stem)
         if path.suffix.lower() in (".jpg", ".jpeg"):

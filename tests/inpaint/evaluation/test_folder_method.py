@@ -115,6 +115,8 @@ def test_bad_prediction_files_stop_naming_method_and_stem(pairs_out, photo_dir, 
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"method lama, pair {stem}" in result.output
     assert {"unreadable": "not a readable image", "grey": "mode L", "16bit": "mode I", "size": "--resize-preds"}[bad] in result.output
+    if bad == "size":  # pairs written with another --size: the likely cause, named before the resize escape
+        assert "the --size of `inpaint pairs`" in result.output
 
 
 def test_resize_preds_rgba_jpeg_and_extra_files_warn_and_are_recorded(pairs_out, photo_dir, masks, tmp_path):
