@@ -32,7 +32,7 @@ table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px soli
 td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
 .warn{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px;margin:6px 0}
 .plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:4px 8px 12px 0;display:inline-block;vertical-align:top}
-figcaption{font-size:11px;color:#555;max-width:400px}img{image-rendering:auto;max-width:100%}"""
+figcaption{font-size:11px;color:#555;width:0;min-width:100%}img{image-rendering:auto;max-width:100%}"""
 
 
 def data_uri(path: Path) -> str:
