@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def test_known_pixels_are_composited_and_their_drift_reported(pairs_out, photo_d
     assert "inverted mask polarity" in result.output
     assert "inverted mask polarity" in (out / "report.md").read_text() and "inverted mask polarity" in (out / "report.html").read_text()
     assert "12 image(s) had an identical output" in (out / "report.md").read_text()  # each image once, not per cell
+    assert re.search(r"\n\| L1 \(%\) ↓ \| inv ⚠ drift \d+\.\d \| 0\.00", (out / "report.md").read_text())  # flagged in Table 1
     assert "?." not in (out / "report.md").read_text() + (out / "report.html").read_text()
     results = list(csv.DictReader(open(out / "results.csv", newline="")))
     assert float(results[-1]["known_drift"]) > 50
