@@ -99,7 +99,8 @@ def index_predictions(label: str, root: str | os.PathLike, stems: list[str], siz
         files[stem], listing[stem] = root / name, [name, st.st_size, st.st_mtime_ns]
     if missing:
         raise InputError(f"method {label}: {len(missing)} of {len(stems)} predictions missing in {root} "
-                         f"(expected <stem>_mask000.png or <stem>.png; `inpaint pairs` lists the stems): "
+                         f"(expected <stem>_mask000.png or <stem>.png; `inpaint pairs` lists the stems: score with the --seed, "
+                         f"--size and --limit of its config.json): "
                          f"{_examples(missing)}")
     index = PredictionIndex(label, root, files, resize, tuple(size), listing)
     warned: dict[str, list[str]] = {}

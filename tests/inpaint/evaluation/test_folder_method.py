@@ -98,6 +98,7 @@ def test_missing_prediction_stops_before_any_score_naming_method_and_stem(pairs_
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "method lama" in result.output and stem in result.output and "missing" in result.output
     assert not (out / "per_image.csv").exists()
+    assert "--limit of its config.json" in result.output  # the likely cause: eval run with other options than the pairs
 
 
 @pytest.mark.parametrize("bad", ["unreadable", "grey", "16bit", "size"])
