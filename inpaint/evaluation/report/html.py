@@ -11,6 +11,7 @@ the page opens offline and can be mailed as one file.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from html import escape
 from pathlib import Path
@@ -70,7 +71,9 @@ def metric_plots(plan: EvalPlan, results: list[dict]) -> list[str]:
         series = [Series(f"{s.label} {short}", PALETTE[j % len(PALETTE)], DASHES[short],
                          tuple(_value(cells.get((s.label, b, g)), metric) for b in xs))
                   for j, s in enumerate(plan.specs) for g, short in groups]
-        series = [s for s in series if any(v is not None and math.isfinite(v) for v in s.values)]
+        series = [s if any(v is not None and math.isfinite(v) for v in s.values) else
+                  dataclasses.replace(s, name=f"{s.name} (inf)")  # identical outputs: named, not silently left out
+                  for s in series if any(v is not None and not math.isnan(v) for v in s.values)]
         if series:
             plots.append(line_plot(TITLES.get(metric, metric), xlabels, series))
     return plots

@@ -85,6 +85,7 @@ def test_known_pixels_are_composited_and_their_drift_reported(pairs_out, photo_d
     assert "12 image(s) had an identical output" in (out / "report.md").read_text()  # each image once, not per cell
     assert re.search(r"\n\| L1 \(%\) ↓ \| inv ⚠ drift \d+\.\d \| 0\.00", (out / "report.md").read_text())  # flagged in Table 1
     assert "?." not in (out / "report.md").read_text() + (out / "report.html").read_text()
+    assert ">inv all (inf)</text>" in (out / "report.html").read_text()  # PSNR plot names the perfect-scoring method
     results = list(csv.DictReader(open(out / "results.csv", newline="")))
     assert float(results[-1]["known_drift"]) > 50
 
