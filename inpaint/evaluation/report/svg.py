@@ -41,7 +41,9 @@ def line_plot(title: str, xlabels: list[str], series: list[Series], *, width: in
     Category labels too wide for their slot are drawn slanted (LaMa's 10 bins), and the picture grows
     downwards so that the legend (one row per series) is never cut off.
     """
-    left, right, top = 56, 150, 28
+    left, top = 56, 28
+    right = max(150, 46 + round(max((label_width(s.name) for s in series), default=0.0)))  # long method names fit
+    width += right - 150
     n = max(len(xlabels), 2)
     widest = max(map(label_width, xlabels), default=0.0)
     slanted = widest > (width - left - right) / n - 4

@@ -95,3 +95,13 @@ def test_plot_labels_of_lama_bins_are_slanted_not_overlapping():
 def test_scaled_photo_note_names_size_not_masks_when_size_is_given(report):
     md = (report / "report.md").read_text(encoding="utf-8")  # 128 px photos, 512 px masks, --size 64
     assert "are scaled to cover 64x64 (--size)" in md and "the masks' size" not in md
+
+
+def test_plot_legend_of_a_long_method_name_is_not_cut_off():
+    from inpaint.evaluation.report.svg import Series, label_width, line_plot
+
+    name = "stable-diffusion-2-inpainting-fp16 all (inf)"
+    svg = line_plot("PSNR", ["(0.01,0.1]", "(0.1,0.2]"], [Series(name, "#000", "", (1.0, 2.0))])
+    width = float(re.search(r'<svg[^>]*width="(\d+)"', svg).group(1))
+    x = float(re.search(rf'<text x="([\d.]+)" y="[\d.]+">{re.escape(name)}<', svg).group(1))
+    assert x + label_width(name) <= width
