@@ -162,8 +162,9 @@ class EvalPlan:
         if len(self.image_sizes) == 1 and self.config.size is None:
             (h, w), = self.image_sizes
             hint = f"; --size {h if h == w else f'{h}x{w}'} evaluates at the photos' size (masks resized and re-bucketed)"
+        whose = "the masks' size" if self.config.size is None else "--size"
         return (f"{sum(other.values())} photo(s) ({sizes}{', ...' if len(other) > 3 else ''}) are scaled to cover "
-                f"{self.size[0]}x{self.size[1]} (the masks' size) and centre-cropped (bicubic){hint}")
+                f"{self.size[0]}x{self.size[1]} ({whose}) and centre-cropped (bicubic){hint}")
 
     @property
     def out(self) -> Path:

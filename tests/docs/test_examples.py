@@ -235,3 +235,45 @@ def test_names_and_paths_are_found_and_checked():
     assert not resolves("qdimd.generator.mask_rng") and not resolves("qdimd.MaskGenerator.no_such_method")
     paths = {code for p in DOC_FILES for _, code in inline_code(p) if SOURCE_PATH.match(code)}
     assert "qdimd/masks/targeted.py" in paths
+
+
+def _shell_commands(path: Path) -> list[str]:
+    """The commands of the shell blocks of ``path``, continuation lines joined, ``&&`` chains split."""
+    blocks, _ = split_blocks(path.read_text(encoding="utf-8"))
+    text = "\n".join(b.code for b in blocks if b.info in ("bash", "sh", "shell", "console"))
+    return [c.strip() for line in text.replace("\\\n", " ").splitlines() for c in line.split("&&") if c.strip()]
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=_rel)
+def test_eval_recipes_followed_in_turn_never_reuse_a_report_folder(path):
+    """`inpaint eval` refuses a --out holding other methods: recipes of one page need their own --out each."""
+    methods: dict[str, set[tuple[str, ...]]] = {}
+    for command in _shell_commands(path):
+        if "inpaint eval" in command and "--out" in command:
+            out = re.search(r"--out\s+(\S+)", command)[1].rstrip("/")
+            methods.setdefault(out, set()).add(tuple(sorted(re.findall(r"--method\s+(\S+)", command))))
+    assert not [out for out, sets in methods.items() if len(sets) > 1]
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=_rel)
+def test_lama_predict_gets_absolute_paths(path):
+    """LaMa's predict.py runs under hydra, which changes the working directory: relative paths break."""
+    for command in _shell_commands(path):
+        if "predict.py" in command:
+            for key in ("model.path", "indir", "outdir"):
+                value = re.search(rf"\b{re.escape(key)}=(\S+)", command)
+                assert value and value[1].startswith(("/", "$(", "$PWD", "${PWD}")), (key, command)
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=_rel)
+def test_inpaint_commands_run_where_their_relative_paths_are(path):
+    """A recipe that enters a tool's checkout (`cd lama`) comes back (`cd ..`) before our commands."""
+    for block in split_blocks(path.read_text(encoding="utf-8"))[0]:
+        if block.info not in ("bash", "sh", "shell", "console"):
+            continue
+        depth = 0
+        for command in [c.strip() for line in block.code.splitlines() for c in line.split("&&")]:
+            if re.match(r"cd\s+\S", command):
+                depth += -command.split()[1].rstrip("/").count("..") or 1
+            elif re.match(r"(\w+=\S+\s+)*(inpaint|qdimd)\s", command):
+                assert depth <= 0, (block.line, command)

@@ -99,7 +99,8 @@ def index_predictions(label: str, root: str | os.PathLike, stems: list[str], siz
         files[stem], listing[stem] = root / name, [name, st.st_size, st.st_mtime_ns]
     if missing:
         raise InputError(f"method {label}: {len(missing)} of {len(stems)} predictions missing in {root} "
-                         f"(expected <stem>_mask000.png or <stem>.png; `inpaint pairs` lists the stems): "
+                         f"(expected <stem>_mask000.png or <stem>.png; `inpaint pairs` lists the stems: score with the --seed, "
+                         f"--size and --limit of its config.json): "
                          f"{_examples(missing)}")
     index = PredictionIndex(label, root, files, resize, tuple(size), listing)
     warned: dict[str, list[str]] = {}
@@ -114,7 +115,8 @@ def index_predictions(label: str, root: str | os.PathLike, stems: list[str], siz
                              "(grey or 16-bit); save the prediction as 8-bit RGB")
         if (h, w) != tuple(size) and not resize:
             raise InputError(f"method {label}, pair {stem}: {path} is {h}x{w}, the evaluation size is "
-                             f"{size[0]}x{size[1]}; pass --resize-preds to resize predictions (bicubic, recorded)")
+                             f"{size[0]}x{size[1]}; score with the --size of `inpaint pairs` (its config.json), or pass "
+                             "--resize-preds to resize predictions (bicubic, recorded)")
         if RGB_MODES[mode]:
             warned.setdefault(f"are {mode} ({RGB_MODES[mode]})", []).append(stem)
         if path.suffix.lower() in (".jpg", ".jpeg"):

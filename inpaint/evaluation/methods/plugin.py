@@ -80,7 +80,7 @@ def resolve_callable(label: str, target: str):
 
 def _callable(label: str, fn, where: str):
     if not callable(fn):
-        raise InputError(f"method {label}: {where} is a {type(fn).__name__}, expected a function (image, hole) -> image")
+        raise InputError(f"method {label}: {where} is not callable (got {type(fn).__name__}), expected a function (image, hole) -> image")
     return fn
 
 

@@ -11,11 +11,13 @@ the page opens offline and can be mailed as one file.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from html import escape
 from pathlib import Path
 
 from ..bins import ALL, LAMA_LABELS, N_BUCKETS, cell_title
+from ..pairing import pair_stem
 from ..plan import EvalPlan
 from .summary import read_per_image
 from .svg import DASHES, PALETTE, Series, line_plot
@@ -31,7 +33,7 @@ table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px soli
 td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
 .warn{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px;margin:6px 0}
 .plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:4px 8px 12px 0;display:inline-block;vertical-align:top}
-figcaption{font-size:11px;color:#555;max-width:400px}img{image-rendering:auto;max-width:100%}"""
+figcaption{font-size:11px;color:#555;width:0;min-width:100%}img{image-rendering:auto;max-width:100%}"""
 
 
 def data_uri(path: Path) -> str:
@@ -69,7 +71,9 @@ def metric_plots(plan: EvalPlan, results: list[dict]) -> list[str]:
         series = [Series(f"{s.label} {short}", PALETTE[j % len(PALETTE)], DASHES[short],
                          tuple(_value(cells.get((s.label, b, g)), metric) for b in xs))
                   for j, s in enumerate(plan.specs) for g, short in groups]
-        series = [s for s in series if any(v is not None and math.isfinite(v) for v in s.values)]
+        series = [s if any(v is not None and math.isfinite(v) for v in s.values) else
+                  dataclasses.replace(s, name=f"{s.name} (inf)")  # identical outputs: named, not silently left out
+                  for s in series if any(v is not None and not math.isnan(v) for v in s.values)]
         if series:
             plots.append(line_plot(TITLES.get(metric, metric), xlabels, series))
     return plots
@@ -97,8 +101,9 @@ def _worst_section(plan: EvalPlan) -> list[str]:
                 if path is None or not path.exists():
                     continue
                 figures.append(f'<figure><img src="{data_uri(path)}" alt="{escape(r["image"])}"><figcaption>'
-                               f'{escape(r["group"])}: {escape(r["image"])} under {escape(r["mask"])}, '
-                               f'{metric} {r[metric]:.4g}, drift {r["known_drift"]:.2f}</figcaption></figure>')
+                               f'<b>{escape(pair_stem(pair))}</b> ({escape(r["group"])}): {escape(r["image"])} under '
+                               f'{escape(r["mask"])}, {escape(TITLES[metric])} {r[metric]:.4g}, '
+                               f'drift {r["known_drift"]:.2f}</figcaption></figure>')
             if figures:
                 parts.append(f'<div class="bucket"><b>bucket {bucket}</b>' + "".join(figures) + "</div>")
     return parts
@@ -118,8 +123,10 @@ def report_html(plan: EvalPlan, results: list[dict], notes: list[str], table: st
         f"{len(plan.pairs)} image/mask pairs, methods: {', '.join(f'<b>{escape(s.label)}</b> ({escape(s.kind)})' for s in plan.specs)}. "
         "Every output is composited with the ground truth on the known pixels before scoring.</p>",
         *(f'<div class="warn">Warning: {escape(n)}.</div>' for n in notes),
-        "<h2>Metrics against the hole-ratio bucket</h2><p>Solid: all images of the bucket; dashed: N (every hole at "
-        "least the margin from the border); dotted: B (some hole within it).</p>",
+        "<h2>Metrics against the hole-ratio bucket</h2><p>"
+        + ("One line per method: all images of each of LaMa's 10% hole-area bins ([lo, hi), both border groups)."
+           if c.bins == "lama" else "Solid: all images of the bucket; dashed: N (every hole at least the margin from "
+           "the border); dotted: B (some hole within it).") + "</p>",
         '<div class="plots">' + "".join(metric_plots(plan, results)) + "</div>",
         "<h2>Table 1</h2>", '<div class="table">' + markdown_table_html(table) + "</div>",
         "<h3>Known-pixel drift</h3><p>Mean |raw output - truth| over the known pixels, 0-255 (0: the method keeps "

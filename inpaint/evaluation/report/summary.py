@@ -125,8 +125,8 @@ def drift_notes(rows: list[dict]) -> list[str]:
     for r in rows:
         by_method.setdefault(r["method"], []).append(r["known_drift"])
     return [f"method {label} changes the known pixels by {np.mean(d):.1f} grey levels on average (known_drift; "
-            f"outputs are composited before scoring): inverted mask polarity, or predictions of other images or "
-            "crops (misaligned files)?" for label, d in by_method.items() if np.mean(d) > DRIFT_WARNING]
+            f"outputs are composited before scoring): likely inverted mask polarity, or predictions of other images "
+            "or crops (misaligned files)" for label, d in by_method.items() if np.mean(d) > DRIFT_WARNING]
 
 
 def _set_metrics(res: dict, metrics: tuple[str, ...], real: np.ndarray, fake: np.ndarray) -> None:

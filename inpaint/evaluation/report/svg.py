@@ -30,14 +30,29 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [first + k * step for k in range(int(math.ceil((hi - first) / step)) + 1)]
 
 
+def label_width(text: str) -> float:
+    """Estimated width in px of ``text`` at the plots' 11 px sans-serif (punctuation narrow, ``%`` wide)."""
+    return sum(3.2 if c in "()[],.-: " else 9.5 if c in "%" else 6.2 for c in text)
+
+
 def line_plot(title: str, xlabels: list[str], series: list[Series], *, width: int = 560, height: int = 300) -> str:
-    """An inline ``<svg>`` of ``series`` against the categories ``xlabels``, with axes, ticks and a legend."""
-    left, right, top, bottom = 56, 150, 28, 44
+    """An inline ``<svg>`` of ``series`` against the categories ``xlabels``, with axes, ticks and a legend.
+
+    Category labels too wide for their slot are drawn slanted (LaMa's 10 bins), and the picture grows
+    downwards so that the legend (one row per series) is never cut off.
+    """
+    left, top = 56, 28
+    right = max(150, 46 + round(max((label_width(s.name) for s in series), default=0.0)))  # long method names fit
+    width += right - 150
+    n = max(len(xlabels), 2)
+    widest = max(map(label_width, xlabels), default=0.0)
+    slanted = widest > (width - left - right) / n - 4
+    bottom = 44 + (round(widest * 0.6) - 10 if slanted else 0)
     pw, ph = width - left - right, height - top - bottom
+    height = max(height, top + 16 * len(series) + 8)
     finite = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
     ticks = nice_ticks(min(finite), max(finite)) if finite else [0.0, 1.0]
     lo, hi = ticks[0], ticks[-1]
-    n = max(len(xlabels), 2)
 
     def x(i: int) -> float:
         return left + pw * (i + 0.5) / n
@@ -53,8 +68,11 @@ def line_plot(title: str, xlabels: list[str], series: list[Series], *, width: in
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e5e5e5"/>'
                      f'<text x="{left - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
     for i, label in enumerate(xlabels):
-        parts.append(f'<text x="{x(i):.1f}" y="{top + ph + 16}" text-anchor="middle">{escape(label)}</text>')
-    parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">hole-ratio bucket</text>')
+        anchor = (f'text-anchor="end" transform="rotate(-40 {x(i) + 4:.1f} {top + ph + 12})"' if slanted
+                  else 'text-anchor="middle"')
+        parts.append(f'<text x="{x(i) + 4 * slanted:.1f}" y="{top + ph + 12 + 4 * (not slanted)}" {anchor}>'
+                     f'{escape(label)}</text>')
+    parts.append(f'<text x="{left + pw / 2:.1f}" y="{top + ph + bottom - 6}" text-anchor="middle">hole-ratio bucket</text>')
     for k, s in enumerate(series):
         points = [(x(i), y(v)) for i, v in enumerate(s.values) if v is not None and math.isfinite(v)]
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""

@@ -28,6 +28,7 @@ from ..bins import cell_order, cell_title
 from ..fid import FID_MIN_IMAGES
 from ..plan import GRID_EXAMPLES, PER_IMAGE, EvalPlan, part_path
 from ...images import load_image
+from ..methods import DRIFT_WARNING
 from ..metrics import SSIM_PARAMS
 from .html import report_html
 from .protocol import protocol
@@ -83,9 +84,11 @@ def table_markdown(results: list[dict], labels: list[str], metrics: tuple[str, .
         lines.append("| n | all | " + " | ".join(ns[labels[0]]) + " |")
     else:
         lines += [f"| n | {label} | " + " | ".join(ns[label]) + " |" for label in labels]
+    shown = {label: label + (f" ⚠ drift {d:.1f}" if (d := _mean_drift(results, label)) > DRIFT_WARNING else "")
+             for label in labels}  # a table copied without the report's warnings still flags the method
     for m in metrics:
         for k, label in enumerate(labels):
-            row = [METRIC_TITLES[m] if k == 0 else "", label]
+            row = [METRIC_TITLES[m] if k == 0 else "", shown[label]]
             for b, g in keys:
                 r = cells.get((label, b, g))
                 row.append(format_cell(r[m], r.get(f"{m}_std"), m) if r else "–")
@@ -106,7 +109,7 @@ def _report_md(plan: EvalPlan, results: list[dict], notes: list[str]) -> str:
     c = plan.config
     h, w = plan.size
     labels = [s.label for s in plan.specs]
-    inf = sum(r.get("psnr_n_inf", 0) for r in results)
+    inf = sum(r.get("psnr_n_inf", 0) for r in results if r["bucket"] == "all" and r["group"] == "all")  # each image once
     margin = border_margin(plan)
     parts = [
         "# Inpainting evaluation\n",

@@ -128,6 +128,8 @@ def test_lama_bins_regroup_without_recomputing(run):
         mine = [p for p in per_image if p["method"] == r["method"] and r["bucket"] in ("all", lama_bin(float(p["hole"])))]
         assert int(r["n"]) == len(mine)
     assert (out / "features" / "telea__10-20pct_all.npz").is_file() and not (out / "features" / "telea__2_all.npz").exists()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "dashed: N" not in page and "LaMa's 10% hole-area bins" in page  # no N/B lines to explain
     write_report(plan_evaluation(config))  # back to the paper bins for the other tests
 
 

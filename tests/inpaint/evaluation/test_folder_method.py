@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -81,6 +82,10 @@ def test_known_pixels_are_composited_and_their_drift_reported(pairs_out, photo_d
     assert all(float(r["known_drift"]) > 50 for r in rows(out))
     assert "inverted mask polarity" in result.output
     assert "inverted mask polarity" in (out / "report.md").read_text() and "inverted mask polarity" in (out / "report.html").read_text()
+    assert "12 image(s) had an identical output" in (out / "report.md").read_text()  # each image once, not per cell
+    assert re.search(r"\n\| L1 \(%\) ↓ \| inv ⚠ drift \d+\.\d \| 0\.00", (out / "report.md").read_text())  # flagged in Table 1
+    assert "?." not in (out / "report.md").read_text() + (out / "report.html").read_text()
+    assert ">inv all (inf)</text>" in (out / "report.html").read_text()  # PSNR plot names the perfect-scoring method
     results = list(csv.DictReader(open(out / "results.csv", newline="")))
     assert float(results[-1]["known_drift"]) > 50
 
@@ -94,6 +99,7 @@ def test_missing_prediction_stops_before_any_score_naming_method_and_stem(pairs_
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "method lama" in result.output and stem in result.output and "missing" in result.output
     assert not (out / "per_image.csv").exists()
+    assert "--limit of its config.json" in result.output  # the likely cause: eval run with other options than the pairs
 
 
 @pytest.mark.parametrize("bad", ["unreadable", "grey", "16bit", "size"])
@@ -113,6 +119,8 @@ def test_bad_prediction_files_stop_naming_method_and_stem(pairs_out, photo_dir, 
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"method lama, pair {stem}" in result.output
     assert {"unreadable": "not a readable image", "grey": "mode L", "16bit": "mode I", "size": "--resize-preds"}[bad] in result.output
+    if bad == "size":  # pairs written with another --size: the likely cause, named before the resize escape
+        assert "the --size of `inpaint pairs`" in result.output
 
 
 def test_resize_preds_rgba_jpeg_and_extra_files_warn_and_are_recorded(pairs_out, photo_dir, masks, tmp_path):

@@ -101,7 +101,7 @@ def test_a_plugin_scores_exactly_like_the_builtin_it_wraps(plugin, photo_dir, ma
     ("wrong_dtype", "got (64, 64, 3) float32"),
     ("not_an_array", "got list"),
     ("absent", "has no function 'absent'"),
-    ("NOT_CALLABLE", "is a int, expected a function"),
+    ("NOT_CALLABLE", "is not callable (got int), expected a function"),
 ])
 def test_a_failing_plugin_is_named_without_traceback_and_keeps_other_scores(plugin, photo_dir, masks, tmp_path,
                                                                             function, words):

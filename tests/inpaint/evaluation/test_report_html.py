@@ -40,6 +40,7 @@ def test_the_page_has_plots_tables_grids_and_worst_images(report):
     assert "bucket 6: original, masked, each method" in page
     worst = page[page.index("Worst images"):]
     assert worst.count("<img") == 2 * 6 * 3  # 2 methods x 6 buckets x 3 worst (4 images per bucket)
+    assert re.search(r"<figcaption><b>6[NB]_0000\d_[\w-]+</b> \((no)?border\): ", worst)  # the stem finds the prediction
     assert len(list((report / "worst_parts").glob("*.jpg"))) >= 36
 
 
@@ -70,3 +71,37 @@ def test_plot_ticks_cover_the_values(lo, hi):
     ticks = nice_ticks(lo, hi)
     assert ticks[0] <= lo and ticks[-1] >= hi and 2 <= len(ticks) <= 12
     assert ticks[0] >= 0 or lo < 0  # a drift of 0 everywhere gets no negative axis
+
+
+def test_plot_legend_of_many_series_is_not_cut_off():
+    from inpaint.evaluation.report.svg import Series, line_plot
+
+    series = [Series(f"m{k} {g}", "#000", "", (1.0, 2.0)) for k in range(7) for g in ("all", "N", "B")]
+    svg = line_plot("L1", ["(0.01,0.1]", "(0.1,0.2]"], series)
+    height = float(re.search(r'<svg[^>]*height="(\d+)"', svg).group(1))
+    last = max(float(y) for y in re.findall(r'<text x="[\d.]+" y="([\d.]+)">m\d', svg))
+    assert last + 4 <= height  # the 21st legend row (m6 B) lies inside the picture
+
+
+def test_plot_labels_of_lama_bins_are_slanted_not_overlapping():
+    from inpaint.evaluation.report.svg import Series, line_plot
+
+    lama = [f"{10 * k}-{10 * k + 10}%" for k in range(10)]
+    assert "rotate(" in line_plot("L1", lama, [Series("a all", "#000", "", (1.0,) * 10)])
+    assert "rotate(" not in line_plot("L1", ["(0.01,0.1]", "(0.1,0.2]", "(0.2,0.3]", "(0.3,0.4]", "(0.4,0.5]",
+                                             "(0.5,0.6]"], [Series("a all", "#000", "", (1.0,) * 6)])
+
+
+def test_scaled_photo_note_names_size_not_masks_when_size_is_given(report):
+    md = (report / "report.md").read_text(encoding="utf-8")  # 128 px photos, 512 px masks, --size 64
+    assert "are scaled to cover 64x64 (--size)" in md and "the masks' size" not in md
+
+
+def test_plot_legend_of_a_long_method_name_is_not_cut_off():
+    from inpaint.evaluation.report.svg import Series, label_width, line_plot
+
+    name = "stable-diffusion-2-inpainting-fp16 all (inf)"
+    svg = line_plot("PSNR", ["(0.01,0.1]", "(0.1,0.2]"], [Series(name, "#000", "", (1.0, 2.0))])
+    width = float(re.search(r'<svg[^>]*width="(\d+)"', svg).group(1))
+    x = float(re.search(rf'<text x="([\d.]+)" y="[\d.]+">{re.escape(name)}<', svg).group(1))
+    assert x + label_width(name) <= width
