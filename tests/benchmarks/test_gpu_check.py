@@ -51,7 +51,8 @@ def test_dry_run_from_a_plain_checkout_without_optional_packages(tmp_path):
                           capture_output=True, text=True, timeout=900)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr[-3000:]
-    table = out[out.index("| part |"):].splitlines()[2:]
+    table = [line for line in out[out.index("| part |"):].splitlines()[2:] if line.startswith("|")]
+    assert out.rstrip().endswith("gpu-check done; every row that ran is ok")
     parts = [line.split(" | ")[0].strip("| ") for line in table]
     assert set(parts) == {"train step", "loader", "loader vs step", "torchrun", "exact top-k"}
     steps = [line for line in table if line.startswith("| train step")]
