@@ -96,11 +96,15 @@ class Budget:
     """Seconds between further alarms once the budget is spent (should one interruption be swallowed)."""
 
     def __init__(self, seconds: float, clock=time.monotonic):
-        self.clock, self.end = clock, clock() + seconds
+        self.clock, self.start = clock, clock()
+        self.end = self.start + seconds
         self.armed = False
 
     def left(self) -> float:
         return self.end - self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
 
     def fits(self, estimate: float) -> bool:
         return self.left() >= estimate
@@ -290,7 +294,7 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a late SIGTERM must not cut the table short
     try:
         skipped = sum("time budget" in r[3] for r in table.rows)
-        print(f"\ngpu-check: {args.budget - budget.left():.0f} s on {name}"
+        print(f"\ngpu-check: {budget.elapsed():.0f} s on {name}"
               + (f"; {skipped} row(s) dropped for the time budget" if skipped else "") + "\n")
         print(table.render(), flush=True)
         code, verdict = exit_status(table)

@@ -176,8 +176,9 @@ def loader_rate(files: list[Path], case: Case, workers: int, device: torch.devic
             next(it)
             count += 1
         return count * case.batch / (time.perf_counter() - start)
-    finally:
-        del it
+    finally:   # the persistent workers end now (the loader holds its iterator), not at some later collection
+        del it, loader
+        gc.collect()
 
 
 def free_port() -> int:

@@ -123,6 +123,7 @@ def test_sigterm_stops_the_row_and_every_later_one(check):
         check.run_row(table, budget, "exact top-k", "e", 1, lambda: pytest.fail("must not start"))
     assert [r[3].split(" (")[0].split(":")[0] for r in table.rows] == ["stopped", "skipped"], table.rows
     assert "SIGTERM" in table.rows[0][3]
+    assert budget.left() <= 0 and budget.elapsed() < 600   # the summary line's seconds: time spent, not the budget
 
 
 def test_out_of_memory_is_a_row_whatever_wraps_it(check):
