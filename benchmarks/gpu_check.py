@@ -316,7 +316,7 @@ def run_all(plan: Plan, device, table: Table, budget: Budget, tmp: Path, compile
     ddp = "1 process, " + ("nccl" if device.type == "cuda" else "gloo")
     run_row(table, budget, "torchrun", ddp, plan.estimates["torchrun"],
             lambda: table.add("torchrun", ddp, *_torchrun(plan, device, tmp, budget)))
-    setting = f"{plan.topk_queries:,} queries x {plan.topk_rows:,} x 512 float16, k 10"
+    setting = f"{plan.topk_queries:,} queries x {plan.topk_rows:,} x 512 float16, k 10, own row excluded"
     run_row(table, budget, "exact top-k", setting, plan.estimates["topk"],
             lambda: table.add("exact top-k", setting, *_topk(plan, device)))
     if compile_rows:
