@@ -259,7 +259,10 @@ def select_device(name: str):
 
     if not torch.cuda.is_available():
         return None
-    device = resolve_device(name)
+    try:
+        device = resolve_device(name)
+    except ValueError as exc:
+        raise SystemExit(f"gpu-check: {exc}") from None
     if device.type != "cuda":
         raise SystemExit(f"gpu-check: expected --device cuda or cuda:N, got {name!r} (use --dry-run for the CPU)")
     torch.cuda.set_device(device)

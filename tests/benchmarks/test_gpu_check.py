@@ -40,6 +40,8 @@ def test_bare_cuda_device_gets_an_index(check, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_device", set_device)
     assert check.select_device("cuda") == torch.device("cuda:0") and calls == [torch.device("cuda:0")]
+    with pytest.raises(SystemExit, match="gpu-check: Expected a CUDA device index below 1"):   # a message, no traceback
+        check.select_device("cuda:3")
 
 
 @pytest.mark.slow
