@@ -28,7 +28,7 @@ bench: $(STAMP)
 # tqdm, scikit-image; nothing is installed (the checkout is on PYTHONPATH). Without CUDA it says so, exit 0.
 GPU_PYTHON ?= python3
 gpu-check:
-	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} timeout 480 $(GPU_PYTHON) -m benchmarks.gpu_check
+	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} timeout -k 30 480 $(GPU_PYTHON) -m benchmarks.gpu_check
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache

@@ -3,7 +3,8 @@
 Runs from a plain checkout with the machine's own Python (a CUDA torch >= 2.1, numpy, pillow,
 opencv-python-headless, click, tqdm, scikit-image, scikit-learn): nothing to install, no network;
 without ``orjson``, ``isal`` or ``cairocffi`` the project falls back to ``json``, ``zlib`` and
-OpenCV. ``make gpu-check`` runs ``PYTHONPATH=. timeout 480 python3 -m benchmarks.gpu_check``.
+OpenCV. ``make gpu-check`` runs ``PYTHONPATH=. timeout -k 30 480 python3 -m benchmarks.gpu_check``
+(SIGTERM at 480 s ends the row in progress and prints the table; SIGKILL 30 s later if anything hangs).
 
 The table (:mod:`benchmarks.gpu_parts` measures):
 
@@ -24,7 +25,8 @@ top-k first, compiled rows while time is left; a row that would not fit is liste
 (never silently dropped), and when the budget runs out (or ``timeout`` sends SIGTERM) the row
 in progress stops and the table is still printed. Without a CUDA device it says so and exits 0.
 ``--dry-run`` runs every row's code on the CPU at toy sizes (a test of this script; its figures
-mean nothing). Exit status 1 when a row failed.
+mean nothing). Exit status 0 when the table holds a measured eager training step (failed, OOM or
+skipped rows are reported in it and in a closing line), 1 when none could be measured.
 """
 from __future__ import annotations
 
@@ -79,36 +81,72 @@ DRY = Plan((Case("PConv 32 (dry)", "pconv", 32, 2), Case("PConv 32 (dry)", "pcon
            estimates={"eager": 1, "loader": 1, "torchrun": 1, "topk": 1, "compiled": 1})
 
 
-class OutOfTime(Exception):
-    """The time budget ran out (or ``timeout`` sent SIGTERM) while a row was running."""
+class OutOfTime(BaseException):
+    """The time budget ran out (or ``timeout`` sent SIGTERM) while a row was running.
+
+    A :class:`BaseException`, like ``KeyboardInterrupt``: code that catches ``Exception`` (torch.compile
+    wraps a backend's errors, a header scan reports unreadable files) neither swallows nor rewraps it.
+    """
 
 
 class Budget:
     """Seconds left for the check; :meth:`enforced` interrupts whatever runs when they are spent."""
 
+    REPEAT = 5.0
+    """Seconds between further alarms once the budget is spent (should one interruption be swallowed)."""
+
     def __init__(self, seconds: float, clock=time.monotonic):
-        self.clock, self.end = clock, clock() + seconds
+        self.clock, self.start = clock, clock()
+        self.end = self.start + seconds
+        self.armed = False
 
     def left(self) -> float:
         return self.end - self.clock()
 
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
     def fits(self, estimate: float) -> bool:
         return self.left() >= estimate
 
+    def expire(self) -> None:
+        """No time left: every later row is skipped."""
+        self.end = min(self.end, self.clock())
+
     @contextlib.contextmanager
     def enforced(self):
-        """SIGALRM at the end of the budget, and SIGTERM, raise :class:`OutOfTime` in the main thread."""
+        """SIGALRM at the end of the budget (then every :data:`REPEAT` s) and SIGTERM stop the row that runs.
+
+        Both raise :class:`OutOfTime` inside a row (:meth:`row`), never between rows, so the rows left
+        are listed as skipped and the table is printed undisturbed; SIGTERM also spends the budget
+        (``timeout`` wants the process to end: no further row starts).
+        """
         def stop(signum, frame):
-            raise OutOfTime(f"stopped by {signal.Signals(signum).name}")
+            if signum == signal.SIGTERM:
+                self.expire()
+            if self.armed:   # again every REPEAT s while the row goes on (should code in it swallow one)
+                raise OutOfTime(f"stopped by {signal.Signals(signum).name}")
 
         previous = {s: signal.signal(s, stop) for s in (signal.SIGALRM, signal.SIGTERM)}
-        signal.setitimer(signal.ITIMER_REAL, max(self.left(), 0.01))
+        signal.setitimer(signal.ITIMER_REAL, max(self.left(), 0.01), self.REPEAT)
         try:
             yield
         finally:
+            self.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    @contextlib.contextmanager
+    def row(self):
+        """The block may be interrupted by :meth:`enforced`'s signals (already when the budget is spent)."""
+        self.armed = True
+        try:
+            if self.left() <= 0:
+                raise OutOfTime("stopped: the time budget is spent")
+            yield
+        finally:
+            self.armed = False
 
 
 class Table:
@@ -134,15 +172,29 @@ def run_row(table: Table, budget: Budget, part: str, setting: str, estimate: flo
         table.add(part, setting, "-", "skipped (time budget)")
         return None
     try:
-        return fn()
+        with budget.row():
+            return fn()
     except OutOfTime as exc:
         table.add(part, setting, "-", f"stopped (time budget: {exc})")
-    except torch.cuda.OutOfMemoryError:
-        table.add(part, setting, "out of memory", "OOM")
     except Exception as exc:   # a compiler error, a failed subprocess: reported, the other rows still run
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        table.add(part, setting, f"{type(exc).__name__}: {first}", "FAIL")
+        if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():   # compile wraps it
+            table.add(part, setting, "out of memory", "OOM")
+        else:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            table.add(part, setting, f"{type(exc).__name__}: {first}", "FAIL")
+    release_memory()   # the failed row's tensors (held by the traceback until here) back to the device
     return None
+
+
+def release_memory() -> None:
+    """Collect garbage and hand CUDA's cached blocks back (the next row measures its own peak)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def step_rows(plan: Plan, device, table: Table, budget: Budget, loss_fn, compiled: bool) -> dict[str, float]:
@@ -207,7 +259,10 @@ def select_device(name: str):
 
     if not torch.cuda.is_available():
         return None
-    device = resolve_device(name)
+    try:
+        device = resolve_device(name)
+    except ValueError as exc:
+        raise SystemExit(f"gpu-check: {exc}") from None
     if device.type != "cuda":
         raise SystemExit(f"gpu-check: expected --device cuda or cuda:N, got {name!r} (use --dry-run for the CPU)")
     torch.cuda.set_device(device)
@@ -237,31 +292,54 @@ def main(argv=None) -> int:
     print(f"gpu-check on {name}, torch {torch.__version__}, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores, budget {args.budget:.0f} s", flush=True)
     table = Table()
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp, budget.enforced():
+        run_all(plan, device, table, budget, Path(tmp), compile_rows=not args.no_compile)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a late SIGTERM must not cut the table short
+    try:
+        skipped = sum("time budget" in r[3] for r in table.rows)
+        print(f"\ngpu-check: {budget.elapsed():.0f} s on {name}"
+              + (f"; {skipped} row(s) dropped for the time budget" if skipped else "") + "\n")
+        print(table.render(), flush=True)
+        code, verdict = exit_status(table)
+        print(f"\n{verdict}", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return code
+
+
+def run_all(plan: Plan, device, table: Table, budget: Budget, tmp: Path, compile_rows: bool) -> None:
+    """Every row in the budget's order: eager steps, loader, torchrun, top-k, then the compiled steps."""
     from benchmarks.gpu_parts import make_loss
 
-    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp, budget.enforced():
-        tmp = Path(tmp)
-        try:
-            loss_fn = make_loss(device, plan.vgg_width)
-            best = step_rows(plan, device, table, budget, loss_fn, compiled=False)
-            loader_rows(plan, device, table, budget, tmp, best)
-            ddp = "1 process, " + ("nccl" if device.type == "cuda" else "gloo")
-            run_row(table, budget, "torchrun", ddp, plan.estimates["torchrun"],
-                    lambda: table.add("torchrun", ddp, *_torchrun(plan, device, tmp, budget)))
-            setting = f"{plan.topk_queries:,} queries x {plan.topk_rows:,} x 512 float16, k 10"
-            run_row(table, budget, "exact top-k", setting, plan.estimates["topk"],
-                    lambda: table.add("exact top-k", setting, *_topk(plan, device)))
-            if args.no_compile:
-                table.add("train step", "compiled rows", "-", "skipped (--no-compile)")
-            else:
-                step_rows(plan, device, table, budget, loss_fn, compiled=True)
-        except OutOfTime as exc:   # between rows
-            table.add("gpu-check", "-", "-", f"stopped (time budget: {exc})")
-    skipped = sum("time budget" in r[3] for r in table.rows)
-    print(f"\ngpu-check: {args.budget - budget.left():.0f} s on {name}"
-          + (f"; {skipped} row(s) dropped for the time budget" if skipped else "") + "\n")
-    print(table.render(), flush=True)
-    return 1 if any(r[3].startswith("FAIL") for r in table.rows) else 0
+    loss_fn = run_row(table, budget, "train step", "loss (random VGG-16)", 0, lambda: make_loss(device, plan.vgg_width))
+    if loss_fn is None:
+        return
+    best = step_rows(plan, device, table, budget, loss_fn, compiled=False)
+    loader_rows(plan, device, table, budget, tmp, best)
+    ddp = "1 process, " + ("nccl" if device.type == "cuda" else "gloo")
+    run_row(table, budget, "torchrun", ddp, plan.estimates["torchrun"],
+            lambda: table.add("torchrun", ddp, *_torchrun(plan, device, tmp, budget)))
+    setting = f"{plan.topk_queries:,} queries x {plan.topk_rows:,} x 512 float16, k 10, own row excluded"
+    run_row(table, budget, "exact top-k", setting, plan.estimates["topk"],
+            lambda: table.add("exact top-k", setting, *_topk(plan, device)))
+    if compile_rows:
+        step_rows(plan, device, table, budget, loss_fn, compiled=True)
+    else:
+        table.add("train step", "compiled rows", "-", "skipped (--no-compile)")
+
+
+def exit_status(table: Table) -> tuple[int, str]:
+    """``(exit status, closing line)``: 1 only when no eager training step was measured (the check told nothing).
+
+    A failed compiled row (no C compiler for Triton, say), an OOM, the torchrun or top-k row failing
+    are findings the table reports, with exit status 0.
+    """
+    eager = [r for r in table.rows if r[0] == "train step" and r[1].endswith(", eager")]
+    failed = [f"{r[0]}: {r[1]}" for r in table.rows if r[3].startswith(("FAIL", "OOM"))]
+    listed = f"; {len(failed)} row(s) failed or ran out of memory (see the table): " + "; ".join(failed) if failed else ""
+    if not any(r[3].startswith("ok") for r in eager):
+        return 1, "gpu-check FAILED: no eager training step was measured" + listed
+    return 0, "gpu-check done" + (listed or "; every row that ran is ok")
 
 
 def _torchrun(plan: Plan, device, tmp: Path, budget: Budget) -> tuple[str, str]:

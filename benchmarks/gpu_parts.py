@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -175,14 +176,54 @@ def loader_rate(files: list[Path], case: Case, workers: int, device: torch.devic
             next(it)
             count += 1
         return count * case.batch / (time.perf_counter() - start)
-    finally:
-        del it
+    finally:   # the persistent workers end now (the loader holds its iterator), not at some later collection
+        del it, loader
+        gc.collect()
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_group(cmd: list[str], timeout: float, **popen) -> tuple[int | None, str]:
+    """``(exit status, stdout + stderr)`` of ``cmd`` in a session of its own; its whole process group is ended
+    (SIGTERM, then SIGKILL) when it outlives ``timeout`` or anything interrupts the wait.
+
+    torchrun's workers are its children: killing torchrun alone would leave them holding the GPU.
+    Exit status None: stopped after ``timeout`` seconds.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            **popen)
+    try:
+        text, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, text
+    except subprocess.TimeoutExpired:
+        _end_group(proc)
+        text, _ = proc.communicate()
+        return None, text + f"\nstopped after {timeout:.0f} s"
+    except BaseException:   # the time budget's alarm, Ctrl-C: no orphan keeps running
+        _end_group(proc)
+        raise
+
+
+def _end_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM to ``proc``'s process group, SIGKILL to whatever is left of it after ``grace`` seconds.
+
+    An interruption meanwhile (the time budget's alarm) is raised once the group is gone, never halfway.
+    """
+    interrupted = None
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+        try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(wait)
+        except BaseException as exc:   # noqa: B036 - finish the cleanup, then raise it
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def torchrun_step(photos: Path, out: Path, device: torch.device, *, size: int, width: float, vgg_width: float,
@@ -192,17 +233,16 @@ def torchrun_step(photos: Path, out: Path, device: torch.device, *, size: int, w
            "--master-port", str(free_port()), "-m", "cli.inpaint_main", "train", "--images", str(photos),
            "--out", str(out), "--size", str(size), "--width", str(width), "--max-steps", "1", "--batch-size", "2",
            "--allow-random-vgg", "--vgg-width", str(vgg_width), "--workers", "0",
-           "--device", "cuda" if device.type == "cuda" else "cpu", "--dist-timeout", "120"]
+           "--device", str(device), "--dist-timeout", "120"]
     env = dict(os.environ, NCCL_DEBUG="VERSION", PYTHONWARNINGS="ignore",
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    code, text = run_group(cmd, timeout, cwd=ROOT, env=env)
     seconds = time.perf_counter() - start
-    text = proc.stdout + proc.stderr
-    ok = proc.returncode == 0 and (out / "checkpoint.pt").is_file()
+    ok = code == 0 and (out / "checkpoint.pt").is_file()
     if not ok:
         tail = " ".join(line.strip() for line in text.strip().splitlines()[-2:])
-        return False, f"exit {proc.returncode} in {seconds:.0f} s: {tail[-200:]}"
+        return False, f"exit {code} in {seconds:.0f} s: {tail[-200:]}"
     from inpaint.checkpoint import read_checkpoint
 
     saved = read_checkpoint(out / "checkpoint.pt")
@@ -213,7 +253,8 @@ def torchrun_step(photos: Path, out: Path, device: torch.device, *, size: int, w
 
 
 def exact_topk(rows: int, queries: int, device: torch.device, dim: int = 512, k: int = 10, check: int = 64) -> dict:
-    """Exact top-``k`` of ``queries`` over ``rows`` x ``dim`` float16 unit vectors on ``device`` (the database kept there).
+    """Exact top-``k`` of ``queries`` over ``rows`` x ``dim`` float16 unit vectors on ``device`` (the database kept there),
+    each query's own row excluded (the device-side masking Sim-K's lookups use).
 
     Returns ``seconds_first`` (the copy to the device included), ``seconds`` (resident), and
     ``recall`` against the CPU's float32 search on ``check`` queries.
@@ -229,12 +270,15 @@ def exact_topk(rows: int, queries: int, device: torch.device, dim: int = 512, k:
     del v
     free_memory(device)
     copies = DeviceCopies()
+    exclude = [(i,) for i in range(len(q))]   # each query's own row (its nearest): the masking path, as Sim-K lookups
     times = []
     for _ in range(2):
         start = time.perf_counter()
-        _, ids = search_exact(vectors, q, k, device=device, copies=copies)
+        _, ids = search_exact(vectors, q, k, device=device, copies=copies, exclude=exclude)
         times.append(time.perf_counter() - start)
-    _, want = search_exact(vectors, q[:check], k, device="cpu")
+    _, want = search_exact(vectors, q[:check], k, device="cpu", exclude=exclude[:check])
+    if any(i in row for i, row in enumerate(ids[:check].tolist())):
+        raise AssertionError("an excluded id came back from the device search")
     recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ids[:check], want)]))
     del copies
     free_memory(device)

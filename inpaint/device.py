@@ -8,6 +8,8 @@ its index the same way (``cuda:<local_rank>``): ``torch.cuda.set_device`` refuse
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 
@@ -43,3 +45,17 @@ def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def autocast(device_type: str, dtype: torch.dtype | None = None, enabled: bool = True):
+    """``torch.autocast(device_type, dtype, enabled)``, where torch refuses the device type with autocast off a null context.
+
+    torch before 2.5 raises for ``"mps"`` even with ``enabled=False`` (no MPS autocast exists there, so none
+    can be active to switch off); device types autocast does not know fall back to ``"cpu"`` the same way.
+    """
+    try:
+        return torch.autocast(device_type, dtype=dtype, enabled=enabled)
+    except RuntimeError:
+        if enabled:
+            raise
+        return contextlib.nullcontext()

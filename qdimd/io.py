@@ -5,7 +5,8 @@ set, LaMa), ``0`` means black = missing (the original QD-IMD files).
 
 JSON (:func:`json_loads`, :func:`json_dumps`) goes through ``orjson`` when it is
 installed (a dependency: the ndjson strokes parse about 3x faster) and the standard
-``json`` module otherwise, with one warning per process; both write the same compact text.
+``json`` module otherwise, with one warning per process; both write the same compact text
+(NaN and infinities as ``null``, as orjson writes them).
 
 Outputs never reach inputs or leave their folder: :func:`check_not_input` (every command, before any
 work: an output that is, holds or lies inside an input), :func:`confined_path` (a path read from a
@@ -17,6 +18,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -155,8 +157,25 @@ def json_dumps(obj, *, indent: bool = False, sort_keys: bool = False) -> bytes:
     if _orjson is not None:
         option = (_orjson.OPT_INDENT_2 if indent else 0) | (_orjson.OPT_SORT_KEYS if sort_keys else 0)
         return _orjson.dumps(obj, option=option | _orjson.OPT_SERIALIZE_NUMPY)
-    return json.dumps(obj, indent=2 if indent else None, separators=(",", ": ") if indent else (",", ":"),
-                      sort_keys=sort_keys, ensure_ascii=False, default=_numpy_value).encode()
+    options = dict(indent=2 if indent else None, separators=(",", ": ") if indent else (",", ":"), sort_keys=sort_keys,
+                   ensure_ascii=False, default=_numpy_value, allow_nan=False)
+    try:
+        return json.dumps(obj, **options).encode()
+    except ValueError:   # NaN or infinity: null, as orjson writes (json's NaN token is no JSON; orjson cannot read it)
+        return json.dumps(_finite_or_null(obj), **options).encode()
+
+
+def _finite_or_null(value):
+    """``value`` with every NaN or infinite float (numpy ones included) replaced by None."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 def _same(a: str, b: str) -> bool:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-_AUTOCAST_DEVICES = ("cpu", "cuda", "mps", "xpu")
+from ..device import autocast
 
 
 def _mask_stats(valid: torch.Tensor, ones: torch.Tensor, stride, padding, dilation, window: float, dtype=torch.float32):
@@ -36,11 +36,10 @@ def _mask_stats(valid: torch.Tensor, ones: torch.Tensor, stride, padding, dilati
     kernel area where it applies (faster than a 1-channel convolution), else a
     convolution with the ones kernel.
     """
-    device_type = valid.device.type if valid.device.type in _AUTOCAST_DEVICES else "cpu"
     dtype = torch.promote_types(dtype, torch.float32)
     kh, kw = ones.shape[-2:]
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
-    with torch.no_grad(), torch.autocast(device_type, enabled=False):
+    with torch.no_grad(), autocast(valid.device.type, enabled=False):
         counts = valid.to(dtype)
         if counts.shape[1] > 1:
             counts = counts.sum(1, keepdim=True)

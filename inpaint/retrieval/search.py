@@ -141,6 +141,7 @@ class DeviceCopies:
         """``vectors`` as torch rows on ``device`` when they fit (see :func:`_resident`), else the host rows."""
         if self._source is vectors and self._copy is not None and self._copy[0] == device:
             return self._copy[1]
+        self._source = self._copy = None   # the old copy leaves the device before the new one is sized and made
         rows = _resident(_as_torch_rows(vectors), device)
         self._source, self._copy = vectors, (device, rows)
         return rows

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import autocast
+
 TERMS = ("valid", "hole", "perceptual", "style", "tv")
 
 
@@ -51,8 +53,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, C, C)`` Gram matrix normalised by ``C * H * W``, float32 even under autocast."""
     b, c, h, w = features.shape
     f = features.float().reshape(b, c, h * w)
-    device_type = f.device.type if f.device.type in ("cpu", "cuda", "mps", "xpu") else "cpu"
-    with torch.autocast(device_type, enabled=False):   # autocast would run bmm in bf16/fp16
+    with autocast(f.device.type, enabled=False):   # autocast would run bmm in bf16/fp16
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 

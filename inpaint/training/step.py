@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..device import autocast
 from .batches import imagenet_affine, model_inputs
 from .losses import TERMS
 
@@ -114,7 +115,7 @@ class Stepper:
         image, valid, aux = model_inputs(batch, self.device, self.channels_last, self.affine)
         if self.buffers:
             torch._foreach_copy_(self.backup, self.buffers)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        with autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             output = self.model(image * valid, valid, *aux)
             terms = self.loss_fn(output, image, valid)
         self.optimizer.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ from qdimd.buckets import DEFAULT_EDGES, GROUPS
 from qdimd.errors import ProblemLog
 from qdimd.io import resize_hole
 
+from ..device import autocast
 from ..evaluation.metrics import aggregate, image_metrics
 from ..evaluation.pairing import MaskEntry, load_hole, pair_images, read_split, rebucket
 from ..nn.vgg import denormalize
@@ -121,7 +122,7 @@ def _composite(model, pairs: Sequence[ValPair], device, amp: bool, size, affine)
     if pairs[0].aux:
         stack = np.stack([np.stack([decode_photo(a, size) for a in p.aux]) for p in pairs])
         aux = (normalize_uint8(torch.from_numpy(stack).permute(0, 1, 4, 2, 3).to(device), affine),)
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+    with torch.no_grad(), autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(image * valid, valid, *aux)
     pixels = (denormalize(out.float()).permute(0, 2, 3, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
     comp = np.where(holes[..., None], pixels, gts)

@@ -69,3 +69,16 @@ def test_checkout_code_runs(tmp_path):
                          capture_output=True, text=True, timeout=60).stdout.strip()
     assert out == str(ROOT / "qdimd" / "__init__.py")
     assert json_loads(json_dumps([1])) == [1]
+
+
+def test_json_fallback_writes_non_finite_numbers_as_orjson_does(monkeypatch):
+    """json writes the tokens NaN and Infinity (not JSON: orjson, jq and browsers refuse them); orjson writes null.
+    A results.json written on a machine without orjson must read back with it."""
+    import qdimd.io as io_mod
+
+    obj = {"psnr": float("inf"), "cells": [np.float32("nan"), 1.5], "arr": np.array([-np.inf, 2.0]), "k": (np.float64(3),)}
+    with_orjson = json_dumps(obj)
+    monkeypatch.setattr(io_mod, "_orjson", None)
+    fallback = io_mod.json_dumps(obj)
+    assert fallback == with_orjson == b'{"psnr":null,"cells":[null,1.5],"arr":[null,2.0],"k":[3.0]}'
+    assert io_mod.json_dumps({"a": [1.0]}, indent=True) == json_dumps({"a": [1.0]}, indent=True)

@@ -117,3 +117,21 @@ def test_device_copies_are_kept_by_identity(monkeypatch):
     assert copies.rows(v, torch.device("cpu")) is first and len(made) == 1
     copies.rows(v.copy(), torch.device("cpu"))   # another array: copied again
     assert len(made) == 2
+
+
+def test_device_copies_never_serve_a_freed_array(monkeypatch):
+    """Kept by identity with the array held: a new array (even where a freed one's id could come back) is copied
+    afresh, and the old copy is let go before the new one is sized against the free memory."""
+    import gc
+
+    from inpaint.retrieval import search as search_mod
+
+    copies = search_mod.DeviceCopies()
+    held = []
+    monkeypatch.setattr(search_mod, "_resident",
+                        lambda rows, device, fraction=0.5: held.append(copies._copy) or rows.clone())
+    for value in range(5):   # temporaries: nothing but the cache refers to each
+        got = copies.rows(np.full((4, 8), value, np.float16), torch.device("cpu"))
+        gc.collect()
+        assert float(got[0, 0]) == value
+    assert held == [None] * 5

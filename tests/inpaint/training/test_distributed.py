@@ -42,11 +42,11 @@ def test_dist_timeout_option_reaches_the_config(monkeypatch, tmp_path):
         raise KeyboardInterrupt   # stops before any work, as Ctrl-C during set-up
 
     monkeypatch.setattr(loop, "train", fake_train)
-    photos = tmp_path / "photos"   # apart from --out: an --out inside --images is refused before any work
+    photos = tmp_path / "photos"   # --out beside the photos: an --out inside --images is refused (issue 18)
     photos.mkdir()
-    CliRunner().invoke(train_cli, ["--images", str(photos), "--out", str(tmp_path / "r"), "--device", "cpu",
-                                   "--dist-timeout", "5400"])
-    assert seen and seen[0].dist_timeout == 5400.0
+    result = CliRunner().invoke(train_cli, ["--images", str(photos), "--out", str(tmp_path / "r"), "--device", "cpu",
+                                            "--dist-timeout", "5400"])
+    assert seen and seen[0].dist_timeout == 5400.0, result.output
     result = CliRunner().invoke(train_cli, ["--images", str(photos), "--out", str(tmp_path / "r"), "--dist-timeout", "0"])
     assert result.exit_code == 2 and "--dist-timeout" in result.output
 
