@@ -1,0 +1,77 @@
+"""``inpaint pairs`` fed hostile and unlucky output folders (issue 18, last pass): a foreign folder, linked layout
+folders, reruns after the inputs changed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import nvidia_style_folder, pairs_cli
+
+from cli.inpaint_main import main
+from inpaint.evaluation.export_pairs import LAYOUT, read_pairs_manifest
+
+
+@pytest.fixture(scope="module")
+def masks(tmp_path_factory) -> Path:
+    return nvidia_style_folder(tmp_path_factory.mktemp("masks"), per_group=1)
+
+
+def _pairs(photos: Path, masks: Path, out: Path):
+    return CliRunner().invoke(main, ["pairs", "--images", str(photos), "--masks", str(masks), "--out", str(out),
+                                     "--size", "64"])
+
+
+def _files(out: Path) -> set[str]:
+    return {p.relative_to(out).as_posix() for folder in LAYOUT for p in (out / folder).iterdir()}
+
+
+def test_rerun_after_a_photo_was_removed_leaves_no_stale_pair(copy_photos, masks, tmp_path):
+    """A rerun writes the new pairs and removes the files of pairs that no longer exist: LaMa and MAT read every
+    file of their folder, so a stale pair would be predicted and scored."""
+    photos = copy_photos(tmp_path / "photos", 12)
+    out = pairs_cli(photos, masks, tmp_path / "p")
+    before = _files(out)
+    removed = sorted(photos.iterdir())[0]
+    removed.unlink()
+    pairs_cli(photos, masks, out)
+    stems = {r["stem"] for r in read_pairs_manifest(out)}
+    assert not any(removed.stem in s for s in stems)
+    after = _files(out)
+    assert {name.split("/")[1].removesuffix(".png").removesuffix("_mask000") for name in after} == stems
+    assert after != before
+
+
+def test_rerun_keeps_user_files_in_the_layout_folders(copy_photos, masks, tmp_path):
+    photos = copy_photos(tmp_path / "photos", 12)
+    out = pairs_cli(photos, masks, tmp_path / "p")
+    (out / "images" / "notes.txt").write_text("mine")
+    sorted(photos.iterdir())[0].unlink()
+    pairs_cli(photos, masks, out)
+    assert (out / "images" / "notes.txt").read_text() == "mine"
+
+
+def test_foreign_folder_is_refused(photo_dir, masks, tmp_path):
+    """A non-empty --out that `inpaint pairs` did not write is refused, as `inpaint eval` refuses one."""
+    out = tmp_path / "mine"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "holiday.png").write_bytes(b"not touched")
+    result = _pairs(photo_dir, masks, out)
+    assert result.exit_code == 1, result.output
+    assert "not empty" in result.output and str(out) in result.output
+    assert sorted(p.name for p in out.rglob("*")) == ["holiday.png", "images"]
+
+
+def test_linked_layout_folder_is_refused(photo_dir, masks, tmp_path):
+    """`OUT/lama` made a link to another folder: nothing is written through it."""
+    out = pairs_cli(photo_dir, masks, tmp_path / "p")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in [p.name for p in (out / "lama").iterdir()]:
+        (out / "lama" / name).unlink()
+    (out / "lama").rmdir()
+    (out / "lama").symlink_to(outside)
+    result = _pairs(photo_dir, masks, out)
+    assert result.exit_code == 1, result.output
+    assert "link" in result.output
+    assert list(outside.iterdir()) == []
