@@ -220,3 +220,17 @@ def test_fill_classical_checks_inputs(work):
     with pytest.raises(ValueError, match="method"):
         fill_classical(image, hole, "patchmatch")
     assert np.array_equal(fill_classical(image, np.zeros_like(hole)), image)
+
+
+def test_folder_fill_where_every_pair_fails_exits_1(work, photo_dir, tmp_path):
+    """Masks of another size for every photo: nothing is written, and the exit status says so (was 0,
+    "wrote 0 image(s)", which a script took for success)."""
+    d, _ = work
+    photos, masks = tmp_path / "photos", tmp_path / "masks"
+    photos.mkdir(), masks.mkdir()
+    for p in sorted(photo_dir.glob("*"))[:2]:
+        (photos / p.name).write_bytes(p.read_bytes())
+        Image.open(d / "small.png").save(masks / f"{p.stem}.png")
+    result = CliRunner().invoke(main, ["fill", str(photos), str(masks), "-o", str(tmp_path / "out"), "--method", "telea"])
+    assert result.exit_code == 1, result.output
+    assert "no image written" in result.output and "mask size" in result.output
