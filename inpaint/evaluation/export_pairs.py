@@ -121,11 +121,16 @@ def write_pairs(plan: PairsPlan) -> Iterator[dict]:
     gone (the inputs changed); yields each pair's manifest row."""
     out = plan.out
     for folder in LAYOUT:
+        if (out / folder).is_symlink():
+            make_own_folder(out / folder)  # refuses it, before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    # first: a folder with config.json is ours, so an interrupted run is recognised by the next one
+    atomic_write_bytes(out / "config.json", json_dumps(_config(plan.config), indent=True))
+    for folder in LAYOUT:
         make_own_folder(out / folder)
     stems = [pair_stem(pair) for pair in plan.pairs]
     old = _ledger_stems(out)
     atomic_write_bytes(out / LEDGER, "\n".join(sorted(old | set(stems))).encode("utf-8"))
-    atomic_write_bytes(out / "config.json", json_dumps(_config(plan.config), indent=True))
     rows = []
     for pair, stem in zip(plan.pairs, stems):
         image, hole = load_pair(plan.config, plan.entries, plan.size, pair)
