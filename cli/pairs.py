@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import click
 
-from .options import pairing_options, user_errors
+from .options import pairing_options, user_errors, utf8_path
 
 
 @click.command("pairs")
 @pairing_options
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=utf8_path,
               help="Folder for manifest.csv, lama/, images/, masks/ (255 = hole) and masks_keep/ (255 = known).")
 @user_errors
 def pairs(images, masks, out, limit, seed, size, hole_value):
