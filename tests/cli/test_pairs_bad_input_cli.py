@@ -75,3 +75,21 @@ def test_linked_layout_folder_is_refused(photo_dir, masks, tmp_path):
     assert result.exit_code == 1, result.output
     assert "link" in result.output
     assert list(outside.iterdir()) == []
+
+
+def test_inverted_mask_folder_warns_and_strict_stops(photo_dir, masks, tmp_path):
+    """The polarity warning says `--strict makes this an error`: `inpaint pairs` takes --strict, as `inpaint eval`
+    does (it had no such option)."""
+    import numpy as np
+    from PIL import Image
+
+    inverted = tmp_path / "inverted"
+    inverted.mkdir()
+    for path in sorted(masks.iterdir()):
+        Image.fromarray(255 - np.asarray(Image.open(path).convert("L"))).save(inverted / path.name)
+    args = ["pairs", "--images", str(photo_dir), "--masks", str(inverted), "--size", "64"]
+    warned = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "p")])
+    assert warned.exit_code == 0 and "--hole-value 0" in warned.output, warned.output
+    strict = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "q"), "--strict"])
+    assert strict.exit_code == 1 and "--hole-value 0" in strict.output, strict.output
+    assert not (tmp_path / "q").exists()
