@@ -131,6 +131,8 @@ def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
         with open(path, "wb") as f:
             yield f
         return
+    if path.is_dir():
+        raise InputError(f"{path}: a folder where a file is to be written; give a file name")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # temp_file_target() parses this
     try:  # the open is inside: a signal right after it must not leave the temporary file
         # os.open with 0o666 honours the umask (mkstemp would leave the file at 0600).

@@ -156,3 +156,12 @@ def test_atomic_write_to_a_device_or_pipe_writes_into_it_never_replaces_it(tmp_p
     finally:
         os.close(reader)
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_atomic_write_onto_a_folder_names_the_folder_not_the_temporary_file(tmp_path):
+    """`inpaint fill IMAGE MASK -o d.png` where d.png is a folder: the error named `.d.png.<hex>.tmp`."""
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(InputError, match=r"d\.png: a folder where a file is to be written") as caught:
+        atomic_write_bytes(tmp_path / "d.png", b"png")
+    assert ".tmp" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png"]
