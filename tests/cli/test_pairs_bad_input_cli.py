@@ -93,3 +93,25 @@ def test_inverted_mask_folder_warns_and_strict_stops(photo_dir, masks, tmp_path)
     strict = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "q"), "--strict"])
     assert strict.exit_code == 1 and "--hole-value 0" in strict.output, strict.output
     assert not (tmp_path / "q").exists()
+
+
+def test_split_with_a_missing_mask_file_leaves_it_out_and_reports_it(photo_dir, masks, tmp_path):
+    """A `qdimd bucket --from --link` split whose source mask was deleted (a dangling link): the row is left out and
+    reported with its manifest line, as an unreadable mask is (it stopped eval and pairs); --strict stops."""
+    import shutil
+
+    from cli.qdimd_main import main as qdimd
+
+    source = tmp_path / "source"
+    shutil.copytree(masks, source)
+    split = tmp_path / "split"
+    assert CliRunner().invoke(qdimd, ["bucket", "--from", str(source), "--out", str(split), "--link"]).exit_code == 0
+    gone = sorted(source.iterdir())[0]
+    gone.unlink()
+    result = _pairs(photo_dir, split, tmp_path / "p")
+    assert result.exit_code == 0, result.output
+    assert "manifest.csv:" in result.output and "missing" in result.output and gone.name in result.output
+    assert len(read_pairs_manifest(tmp_path / "p")) == len(list(source.iterdir()))
+    strict = CliRunner().invoke(main, ["pairs", "--images", str(photo_dir), "--masks", str(split), "--out",
+                                       str(tmp_path / "q"), "--size", "64", "--strict"])
+    assert strict.exit_code == 1 and "missing" in strict.output
