@@ -113,8 +113,7 @@ class TargetedGenerator:
     Raises:
         ValueError: a bad range, both distance conditions, an impossible combination
             (the inner box is too small for ``lo``), or a config of mask version 1.
-        InputError (when a mask is made): no steering of its drawings reaches the range (a small stroke
-            source at a small size); the message says what to change.
+        InputError (when a mask is made): its drawings cannot reach the range; the message says what to change.
 
     Example:
         >>> gen = TargetedGenerator(MaskConfig(size=(256, 256)), seed=0, ratio_range=(0.5, 0.6), min_border_distance=25)
@@ -395,10 +394,7 @@ class TargetedGenerator:
         params, _, rng = self._sample(index, ())
         found = self._steer(dataclasses.replace(params, augment=None), 0.5, rng, FALLBACK_STEPS, self._gamma, K_FALLBACK)
         if found is None:
-            h, w = self.config.size
-            raise InputError(
-                f"Could not make mask {index} with a hole ratio in ({self.ratio_range[0]}, {self.ratio_range[1]}] and"
-                f" the border condition at {h}x{w}: its drawings cannot reach that cell; pass a larger --size, more"
-                " drawings (--strokes) or another --seed (masks already written are kept: --resume continues)"
-            )
+            raise InputError(f"Could not make mask {index} with a hole ratio in ({self.ratio_range[0]}, {self.ratio_range[1]}]"
+                             f" and the border condition at {'x'.join(map(str, self.config.size))}: pass a larger --size, "
+                             "more drawings (--strokes) or another --seed (masks already written are kept: --resume continues)")
         return found
