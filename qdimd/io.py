@@ -14,6 +14,7 @@ command writes and deletes only its own entries, never through a symbolic link).
 """
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
@@ -104,6 +105,9 @@ def temp_file_target(entry: str) -> str | None:
     return match["name"] if match else None
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
 def _is_device(path: Path) -> bool:
     """True when ``path`` (links followed) is a character or block device, a FIFO or a socket."""
     try:
@@ -127,10 +131,22 @@ def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
             thousands of small mask files, where a kill is the case that matters).
     """
     path = Path(path)
-    if _is_device(path):  # /dev/stdout, /dev/full, a FIFO: written in place; a rename would replace the node itself
-        with open(path, "wb") as f:
+    try:
+        if _is_device(path):  # /dev/stdout, /dev/full, a FIFO: written in place; a rename would replace the node itself
+            with open(path, "wb") as f:
+                yield f
+            return
+        with _atomic_file(path, fsync) as f:
             yield f
-        return
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _WRITE_ERRORS:  # a failed write() names no file: name this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+@contextmanager
+def _atomic_file(path: Path, fsync: bool) -> Iterator[BinaryIO]:
+    """The temporary file of :func:`atomic_open`, renamed to ``path`` on success, removed on failure."""
     if path.is_dir():
         raise InputError(f"{path}: a folder where a file is to be written; give a file name")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # temp_file_target() parses this

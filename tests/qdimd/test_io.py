@@ -165,3 +165,10 @@ def test_atomic_write_onto_a_folder_names_the_folder_not_the_temporary_file(tmp_
         atomic_write_bytes(tmp_path / "d.png", b"png")
     assert ".tmp" not in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_error_names_the_file():
+    """`-o /dev/full` (a full disk): `[Errno 28] No space left on device: '/dev/full'`, not an error naming nothing."""
+    with pytest.raises(OSError, match="No space left on device: '/dev/full'"):
+        atomic_write_bytes("/dev/full", b"x" * 100_000)
