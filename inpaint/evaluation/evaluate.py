@@ -49,8 +49,8 @@ from .report.worst import WorstImages
 from .scoring import feature_dim, load_metric_networks, score_batch
 
 from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PREDICTIONS, PROBS, REAL_FEATURES, RUN,
-                   EvalConfig, EvalPlan, check_metrics, check_same_inputs, check_same_methods, input_state,
-                   method_state, part_path)
+                   EvalConfig, EvalPlan, check_metrics, check_same_inputs, changed_settings, check_same_methods,
+                   input_state, method_state, part_path)
 
 
 def _record_files(config: EvalConfig) -> list[tuple[str, int]]:
@@ -135,8 +135,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     previous = None
     if run_path.exists():
         previous = json_loads(run_path.read_bytes())
-        changed = sorted(k for k in set(previous.get("config", {})) | set(run["config"])
-                         if previous.get("config", {}).get(k) != run["config"].get(k))
+        changed = changed_settings(previous.get("config", {}), run["config"])
         if changed and not _holds_rows(out):  # a run that stopped before its first result (e.g. a missing flag)
             _clear_records(out)
             previous = None

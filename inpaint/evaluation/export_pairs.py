@@ -38,7 +38,7 @@ from qdimd.io import atomic_write_bytes, check_not_input, confined_path, json_du
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
-from .plan import EvalConfig
+from .plan import EvalConfig, changed_settings, same_folder_key
 
 MANIFEST_COLUMNS = ("stem", "image", "mask", "bucket", "group", "index", "hole_ratio", "height", "width")
 LAYOUT = ("lama", "images", "masks", "masks_keep")
@@ -73,7 +73,7 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
                          "replace; choose a new or empty --out")
     if stored.exists():
         previous = json_loads(stored.read_bytes())
-        changed = sorted(k for k in CONFIG_KEYS if previous.get(k) != _config(config)[k])
+        changed = [k for k in changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))]
         if changed:
             raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "
                              "use a new --out or delete the folder")
@@ -81,7 +81,7 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
 
 
 def _config(config: EvalConfig) -> dict:
-    return {"images": config.images, "masks": config.masks, "seed": config.seed, "limit": config.limit,
+    return {"images": same_folder_key(config.images), "masks": same_folder_key(config.masks), "seed": config.seed, "limit": config.limit,
             "size": list(config.size) if config.size else None, "hole_value": config.hole_value}
 
 

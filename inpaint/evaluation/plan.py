@@ -124,6 +124,7 @@ class EvalConfig:
         d = dataclasses.asdict(self)
         for k in ("out", "device", "bins", "batch_size"):
             d.pop(k)
+        d["images"], d["masks"] = same_folder_key(self.images), same_folder_key(self.masks)
         d["methods"] = list(self.methods)
         d["metrics"] = list(self.metrics)
         d["size"] = list(self.size) if self.size else None
@@ -181,6 +182,18 @@ class EvalPlan:
 def part_path(out: Path, pair: Pair, what: str) -> Path:
     """Grid tile file of ``pair``: ``what`` is ``original``, ``masked``, ``m<j>`` or ``m<j>_retrieved``."""
     return out / PARTS / f"b{pair.bucket}_{pair.group}_{pair.index}_{what}.png"
+
+
+def same_folder_key(path: str | os.PathLike) -> str:
+    """A folder as a resumed run compares it: its real path (``img``, ``./img/`` and ``/abs/img`` are one folder)."""
+    return os.path.realpath(path)
+
+
+def changed_settings(previous: dict, current: dict) -> list[str]:
+    """The keys whose values differ between two :meth:`EvalConfig.resume_key`; a stored ``images``/``masks`` written
+    relative (before real paths were stored) is read against the current folder."""
+    previous = {k: same_folder_key(v) if k in ("images", "masks") and v else v for k, v in previous.items()}
+    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
 
 
 def check_metrics(names) -> tuple[str, ...]:

@@ -115,3 +115,20 @@ def test_split_with_a_missing_mask_file_leaves_it_out_and_reports_it(photo_dir, 
     strict = CliRunner().invoke(main, ["pairs", "--images", str(photo_dir), "--masks", str(split), "--out",
                                        str(tmp_path / "q"), "--size", "64", "--strict"])
     assert strict.exit_code == 1 and "missing" in strict.output
+
+
+@pytest.mark.parametrize("command", ["pairs", "eval"])
+def test_rerun_with_the_same_folders_spelled_otherwise_is_the_same_run(photo_dir, masks, tmp_path, monkeypatch, command):
+    """`--images photos` then `--images ./photos/` (or an absolute path): the same folders, the same run (refused as
+    `images, masks differ`); the input fingerprints still catch changed contents."""
+    monkeypatch.chdir(photo_dir.parent)
+    extra = ["--method", "identity", "--metric", "l1"] if command == "eval" else []
+
+    def run(images, mask_folder):
+        return CliRunner().invoke(main, [command, "--images", images, "--masks", mask_folder, "--out",
+                                         str(tmp_path / "out"), "--size", "64", *extra])
+
+    first = run(photo_dir.name, str(masks))
+    assert first.exit_code == 0, first.output
+    again = run(f"./{photo_dir.name}/", str(masks) + "/")
+    assert again.exit_code == 0, again.output
