@@ -28,6 +28,7 @@ restored from the checkpoint; the caller's global generator is left untouched.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,11 @@ def _check_run_folder(out: Path) -> None:
                          "or training config.json), whose files a run would replace; choose a new or empty --out")
 
 
+def _setting(key: str, value):
+    """A resume setting as compared: folders by real path (``img``, ``./img/`` and ``/abs/img`` are one folder)."""
+    return os.path.realpath(value) if key in ("images", "masks", "db") and value else value
+
+
 def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
     _check_run_folder(ckpt_path.parent)
     if not ckpt_path.is_file():
@@ -128,7 +134,7 @@ def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
         raise InputError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
     payload = read_checkpoint(ckpt_path)
     saved = TrainConfig.from_dict(payload["config"])
-    diff = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
+    diff = [k for k in RESUME_KEYS if _setting(k, getattr(saved, k)) != _setting(k, getattr(config, k))]
     if diff:
         raise InputError(f"{ckpt_path}: cannot resume with changed options {', '.join('--' + k.replace('_', '-') for k in diff)}")
     return payload

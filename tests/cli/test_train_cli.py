@@ -65,3 +65,15 @@ def test_one_near_duplicate_threshold_for_training_neighbours_and_test_time_retr
     from inpaint.training import build
 
     assert DUP_THRESHOLD == DEFAULT_DUP_THRESHOLD == build.DEFAULT_DUP_THRESHOLD == 0.97
+
+
+def test_resume_with_the_same_folder_spelled_otherwise(photo_dir, tmp_path, monkeypatch):
+    """`--images photos` then `--resume --images ./photos/`: the same folder (was `cannot resume with changed options
+    --images`)."""
+    monkeypatch.chdir(photo_dir.parent)
+    run = tmp_path / "run"
+    base = ["train", "--out", str(run), *TINY]
+    assert CliRunner().invoke(main, [*base, "--images", photo_dir.name, "--max-steps", "1"]).exit_code == 0
+    result = CliRunner().invoke(main, [*base, "--images", f"./{photo_dir.name}/", "--max-steps", "2", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 2
