@@ -106,7 +106,12 @@ def train(
 
 
 def _check_run_folder(out: Path) -> None:
-    """Refuse an ``--out`` that holds files and is not a run folder: a run writes config.json, log.csv, ... there."""
+    """Refuse an ``--out`` that holds files and is not a run folder: a run writes config.json, log.csv, ... there;
+    and a run folder whose ``samples/``, ``tb/`` or ``checkpoints/`` is a link (never written through)."""
+    linked = [name for name in ("samples", "tb", "checkpoints") if (out / name).is_symlink()]
+    if linked:
+        raise InputError(f"{out / linked[0]}: a symbolic link where a run keeps its own folder; it never writes "
+                         "through links: remove it")
     if not out.is_dir() or (out / "checkpoint.pt").is_file():
         return
     try:

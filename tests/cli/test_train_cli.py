@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
 import torch
@@ -77,3 +78,19 @@ def test_resume_with_the_same_folder_spelled_otherwise(photo_dir, tmp_path, monk
     result = CliRunner().invoke(main, [*base, "--images", f"./{photo_dir.name}/", "--max-steps", "2", "--resume"])
     assert result.exit_code == 0, result.output
     assert read_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+@pytest.mark.parametrize("name", ["samples", "tb"])
+def test_linked_samples_or_tensorboard_folder_is_refused(photo_dir, tmp_path, name):
+    """`RUN/samples` or `RUN/tb` made a link to another folder: sample grids and event files were written through it."""
+    run, outside = tmp_path / "run", tmp_path / "outside"
+    outside.mkdir()
+    base = ["train", "--images", str(photo_dir), "--out", str(run), *TINY, "--sample-every", "1"]
+    assert CliRunner().invoke(main, [*base, "--max-steps", "1"]).exit_code == 0
+    if (run / name).exists():
+        shutil.rmtree(run / name)
+    (run / name).symlink_to(outside)
+    result = CliRunner().invoke(main, [*base, "--max-steps", "2", "--resume"])
+    assert result.exit_code == 1, result.output
+    assert name in result.output and "link" in result.output
+    assert list(outside.iterdir()) == []
