@@ -236,3 +236,20 @@ def test_folder_fill_where_every_pair_fails_exits_1(work, photo_dir, tmp_path):
     result = CliRunner().invoke(main, ["fill", str(photos), str(masks), "-o", str(tmp_path / "out"), "--method", "telea"])
     assert result.exit_code == 1, result.output
     assert "no image written" in result.output and "mask size" in result.output
+
+
+def test_folder_fill_never_writes_through_a_link_inside_the_output(work, photo_dir, tmp_path):
+    """`-o OUT` whose subfolder `OUT/sub` is a link to the photos' own `sub/`: the fill replaced the input photo."""
+    d, _ = work
+    photos, masks = _photos_and_masks(photo_dir, tmp_path, 0, d / "mask.png")
+    (photos / "sub").mkdir(), (masks / "sub").mkdir()
+    photo = sorted(photo_dir.glob("*"))[0]
+    (photos / "sub" / f"{photo.stem}.png").write_bytes(photo.read_bytes())
+    Image.open(d / "mask.png").save(masks / "sub" / f"{photo.stem}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(photos / "sub")
+    before = (photos / "sub" / f"{photo.stem}.png").read_bytes()
+    result = CliRunner().invoke(main, ["fill", str(photos), str(masks), "-o", str(out), "--method", "telea"])
+    assert result.exit_code == 1 and "link" in result.output, result.output
+    assert (photos / "sub" / f"{photo.stem}.png").read_bytes() == before
