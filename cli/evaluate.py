@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .options import BATCH_SIZE, device_option, dup_threshold_option, pairing_options, strict_option, user_errors, vgg_weights_option
+from .options import (BATCH_SIZE, device_option, dup_threshold_option, pairing_options, strict_option, user_errors,
+                      utf8_path, vgg_weights_option)
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
 """inpaint.evaluation.plan.METRIC_NAMES, repeated so that --help needs no torch import."""
@@ -17,7 +18,7 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
                    "repeat for several.")
 @click.option("--resize-preds", is_flag=True,
               help="Resize folder: predictions of another size to the evaluation size (bicubic, recorded) instead of stopping.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Report folder; rerun to resume.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=utf8_path, help="Report folder; rerun to resume.")
 @click.option("--metric", "metrics", multiple=True, type=click.Choice(METRIC_NAMES),
               help="Metric to report; repeat for several.  [default: l1, psnr, ssim, iscore (the papers' Table 1)]")
 @click.option("--no-iscore", is_flag=True, help="Skip the Inception score.")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import click
 
-from .options import user_errors
+from .options import user_errors, utf8_path
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="File to write (.pt / .onnx).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), callback=utf8_path, help="File to write (.pt / .onnx).")
 @click.option("--format", "format_", type=click.Choice(["torchscript", "onnx"]), default="torchscript", show_default=True,
               help="torchscript (torch.jit.load) or onnx (needs pip install 'qdimd[export]').")
 @click.option("--weights", type=click.Choice(["auto", "ema", "model"]), default="auto", show_default=True,

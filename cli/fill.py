@@ -79,6 +79,8 @@ def fill(image, mask, out, method, checkpoint, hole_value, radius, tile, device,
         for i, (src, sim, aux_img) in enumerate(neighbours if save_neighbours else []):
             save_image(Path(out_path).with_name(f"{Path(out_path).stem}.neighbour{i}.png"), np.asarray(aux_img))
             click.echo(f"{out_path}\tneighbour{i}\t{src}\t{sim:.4f}")
+    if triples and not written:
+        raise click.ClickException(f"no image written to {out}: every pair was skipped\n{problems.summary()}")
     if problems:
         click.echo(problems.summary(), err=True)
     click.echo(f"wrote {written} image(s) to {out}")

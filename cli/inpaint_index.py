@@ -1,6 +1,8 @@
 """``inpaint index``: build (or extend) the Sim-K image database from a folder of photos."""
 from __future__ import annotations
 
+import os
+
 import click
 
 from .options import BATCH_SIZE, FiniteFloatRange, device_option, dup_threshold_option, strict_option, user_errors, vgg_weights_option
@@ -87,5 +89,10 @@ def index(images, out, vgg_weights, allow_random_vgg, vgg_width, descriptor, siz
             raise
     topk_text = f", {db.topk.shape[1]} neighbours each" if db.topk is not None else ""
     click.echo(f"{out}: {len(db):,} images, {db.dim}-d {db.descriptor.kind} descriptors{topk_text}")
+    gone = [f for f in db.files if not os.path.exists(f)] if append else []
+    if gone:
+        click.echo(f"warning: {len(gone):,} indexed image(s) no longer exist (first {gone[0]}); --append keeps their "
+                   f"descriptors, so retrieval may offer them: rebuild into a new --out without --append to drop them",
+                   err=True)
     if len(problems):
         click.echo(problems.summary(), err=True)

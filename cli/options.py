@@ -6,7 +6,7 @@ import os
 
 import click
 
-from qdimd.errors import InputError, printable
+from qdimd.errors import InputError, name_problem, printable
 
 
 class SizeType(click.ParamType):
@@ -129,13 +129,23 @@ def split_names(ctx, param, value: str | None) -> list[str] | None:
     return names
 
 
+def utf8_path(ctx, param, value):
+    """Callback of a path option whose name goes into UTF-8 files (reports, configs) or to torch: a name that is
+    not valid UTF-8 is a usage error naming the option, before any work."""
+    if value is not None and name_problem(value):
+        flag = max(param.opts, key=len) if param.opts else param.name
+        raise click.BadParameter(f"{printable(os.fspath(value))}: the name is not valid UTF-8 (reports, configs and "
+                                 "torch need UTF-8 names); rename it", ctx, param, param_hint=f"'{flag}'")
+    return value
+
+
 def pairing_options(func):
     """``--images --masks --limit --seed --size --hole-value``: which image/mask pairs ``inpaint eval`` scores and
     ``inpaint pairs`` writes (the same options give the same pairs)."""
     options = [
-        click.option("--images", "images", type=click.Path(), required=True,
+        click.option("--images", "images", type=click.Path(), required=True, callback=utf8_path,
                      help="Folder of ground-truth photos (searched recursively)."),
-        click.option("--masks", "masks", type=click.Path(), required=True,
+        click.option("--masks", "masks", type=click.Path(), required=True, callback=utf8_path,
                      help="A `qdimd bucket` split (manifest.csv), or a folder of masks whose buckets are measured."),
         click.option("--limit", type=COUNT, default=None,
                      help="At most N images per (bucket, group).  [default: all]"),

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import click
 
-from .options import pairing_options, user_errors
+from .options import pairing_options, strict_option, user_errors, utf8_path
 
 
 @click.command("pairs")
 @pairing_options
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=utf8_path,
               help="Folder for manifest.csv, lama/, images/, masks/ (255 = hole) and masks_keep/ (255 = known).")
+@strict_option
 @user_errors
-def pairs(images, masks, out, limit, seed, size, hole_value):
+def pairs(images, masks, out, limit, seed, size, hole_value, strict):
     """Write the pairs that `inpaint eval` with the same options scores, for other tools to predict.
 
     Run your model on OUT/lama (LaMa), OUT/images + OUT/masks (IOPaint, diffusers) or
@@ -24,7 +25,7 @@ def pairs(images, masks, out, limit, seed, size, hole_value):
     from inpaint.evaluation.plan import EvalConfig
     from qdimd.errors import ProblemLog
 
-    problems = ProblemLog()
+    problems = ProblemLog(strict=strict)
     config = EvalConfig(images=images, masks=masks, methods=(), out=out, seed=seed, limit=limit, size=size,
                         hole_value=hole_value)
     plan = plan_pairs(config, problems=problems)

@@ -15,6 +15,7 @@ command writes and deletes only its own entries, never through a symbolic link).
 """
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
@@ -22,6 +23,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,12 +107,25 @@ def temp_file_target(entry: str) -> str | None:
     return match["name"] if match else None
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
+def _is_device(path: Path) -> bool:
+    """True when ``path`` (links followed) is a character or block device, a FIFO or a socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 @contextmanager
 def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
     """A binary file written under a temporary name in the same folder, renamed to ``path`` on success.
 
     A reader never sees a half-written file, and an interrupted or failed write
     leaves nothing under the final name. The file gets the usual umask permissions.
+    A device, FIFO or socket at ``path`` (``-o /dev/stdout``) is written in place, never replaced.
 
     Args:
         fsync: flush the data to disk before the rename, so that a power loss cannot
@@ -118,6 +133,24 @@ def atomic_open(path: PathLike, *, fsync: bool = False) -> Iterator[BinaryIO]:
             thousands of small mask files, where a kill is the case that matters).
     """
     path = Path(path)
+    try:
+        if _is_device(path):  # /dev/stdout, /dev/full, a FIFO: written in place; a rename would replace the node itself
+            with open(path, "wb") as f:
+                yield f
+            return
+        with _atomic_file(path, fsync) as f:
+            yield f
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _WRITE_ERRORS:  # a failed write() names no file: name this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+@contextmanager
+def _atomic_file(path: Path, fsync: bool) -> Iterator[BinaryIO]:
+    """The temporary file of :func:`atomic_open`, renamed to ``path`` on success, removed on failure."""
+    if path.is_dir():
+        raise InputError(f"{path}: a folder where a file is to be written; give a file name")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"  # temp_file_target() parses this
     try:  # the open is inside: a signal right after it must not leave the temporary file
         # os.open with 0o666 honours the umask (mkstemp would leave the file at 0600).

@@ -49,7 +49,8 @@ from .report.worst import WorstImages
 from .scoring import feature_dim, load_metric_networks, score_batch
 
 from .plan import (BINS, FAKE_FEATURES, GRID_EXAMPLES, PARTS, PER_IMAGE, PREDICTIONS, PROBS, REAL_FEATURES, RUN,
-                   EvalConfig, EvalPlan, check_metrics, check_same_inputs, input_state, part_path)
+                   EvalConfig, EvalPlan, check_metrics, check_same_inputs, changed_settings, check_same_methods,
+                   input_state, method_state, part_path)
 
 
 def _record_files(config: EvalConfig) -> list[tuple[str, int]]:
@@ -129,13 +130,12 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
         if spec.kind in ("py", "entry"):
             resolve_callable(spec.label, spec.target)
     out.mkdir(parents=True, exist_ok=True)
-    run = {"config": config.resume_key(), "inputs": input_state(config, pairs, entries)}
+    run = {"config": config.resume_key(), "inputs": input_state(config, pairs, entries), "methods": method_state(specs)}
     run_path = out / RUN
     previous = None
     if run_path.exists():
         previous = json_loads(run_path.read_bytes())
-        changed = sorted(k for k in set(previous.get("config", {})) | set(run["config"])
-                         if previous.get("config", {}).get(k) != run["config"].get(k))
+        changed = changed_settings(previous.get("config", {}), run["config"])
         if changed and not _holds_rows(out):  # a run that stopped before its first result (e.g. a missing flag)
             _clear_records(out)
             previous = None
@@ -147,6 +147,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     make_own_folder(out / PARTS)
     done, n_rows = _recover_rows(out, config)
     check_same_inputs(out, (previous or {}).get("inputs"), run["inputs"], pairs)
+    check_same_methods(out, (previous or {}).get("methods"), run["methods"], done)
     check_predictions(out, predictions, done)
     if previous != json_loads(json_dumps(run)):
         atomic_write_bytes(run_path, json_dumps(run, indent=True))

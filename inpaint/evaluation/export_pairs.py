@@ -10,12 +10,16 @@ resize and crop, the hole after the same resize. Layout of ``OUT``:
 - ``lama/<stem>.png`` + ``lama/<stem>_mask000.png``: LaMa's ``bin/predict.py`` input (255 = hole);
 - ``images/<stem>.png`` + ``masks/<stem>.png``: stem-paired, 255 = hole (IOPaint, diffusers);
 - ``masks_keep/<stem>.png``: 255 = known (MAT, CoModGAN; same sorted order as ``images/``);
-- ``config.json``: the options, to rerun ``inpaint eval`` on the same pairs.
+- ``config.json``: the options, to rerun ``inpaint eval`` on the same pairs;
+- ``.inpaint-pairs-stems``: the stems this folder may hold, so that a rerun after the inputs changed
+  removes the files of pairs that are gone (and nothing else).
 
 Images are lossless PNG, masks strictly 0/255. Stems come from
 :func:`inpaint.evaluation.pairing.pair_stem` (unique ignoring case, no ``mask``
 in them). Files are written atomically and ``manifest.csv`` last, so a folder
 with a manifest is complete; a rerun with the same options rewrites the same bytes.
+A non-empty ``OUT`` that ``inpaint pairs`` did not write, or a layout folder that is
+a symbolic link, is refused.
 """
 from __future__ import annotations
 
@@ -30,15 +34,16 @@ from PIL import Image
 
 from qdimd.buckets import hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads
+from qdimd.io import atomic_write_bytes, check_not_input, confined_path, json_dumps, json_loads, make_own_folder, owned_entry
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
-from .plan import EvalConfig
+from .plan import EvalConfig, changed_settings, same_folder_key
 
 MANIFEST_COLUMNS = ("stem", "image", "mask", "bucket", "group", "index", "hole_ratio", "height", "width")
 LAYOUT = ("lama", "images", "masks", "masks_keep")
 CONFIG_KEYS = ("images", "masks", "seed", "limit", "size", "hole_value")
+LEDGER = ".inpaint-pairs-stems"
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,12 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
     check_not_input(out, {"--images": config.images, "--masks": config.masks})
     selection = select_pairs(config, problems if problems is not None else ProblemLog())
     stored = out / "config.json"
+    if out.is_dir() and not stored.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: not empty and not an inpaint pairs folder (no config.json), whose files it would "
+                         "replace; choose a new or empty --out")
     if stored.exists():
         previous = json_loads(stored.read_bytes())
-        changed = sorted(k for k in CONFIG_KEYS if previous.get(k) != _config(config)[k])
+        changed = [k for k in changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))]
         if changed:
             raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "
                              "use a new --out or delete the folder")
@@ -73,7 +81,7 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
 
 
 def _config(config: EvalConfig) -> dict:
-    return {"images": config.images, "masks": config.masks, "seed": config.seed, "limit": config.limit,
+    return {"images": same_folder_key(config.images), "masks": same_folder_key(config.masks), "seed": config.seed, "limit": config.limit,
             "size": list(config.size) if config.size else None, "hole_value": config.hole_value}
 
 
@@ -83,21 +91,53 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _pair_files(stem: str) -> tuple[str, ...]:
+    """The files of one pair: LaMa's image and mask, IOPaint's image and mask, MAT's mask."""
+    return (f"lama/{stem}.png", f"lama/{stem}_mask000.png", f"images/{stem}.png", f"masks/{stem}.png",
+            f"masks_keep/{stem}.png")
+
+
+def _ledger_stems(out: Path) -> set[str]:
+    """The stems an earlier run may have written (its ledger, else its manifest)."""
+    ledger = out / LEDGER
+    if ledger.is_file():
+        return set(ledger.read_text(encoding="utf-8").split())
+    if (out / "manifest.csv").is_file():
+        return {row["stem"] for row in read_pairs_manifest(out)}
+    return set()
+
+
+def _remove_stale(out: Path, stems: set[str]) -> None:
+    """Remove the files of pairs ``stems`` written by an earlier run (never through a link, never a user's file)."""
+    for stem in sorted(stems):
+        for name in _pair_files(stem):
+            path = confined_path(out, name, str(out / LEDGER))
+            if owned_entry(out, path):
+                path.unlink()
+
+
 def write_pairs(plan: PairsPlan) -> Iterator[dict]:
-    """Write every pair in every layout, then ``manifest.csv``; yields each pair's manifest row."""
+    """Write every pair in every layout, then ``manifest.csv``, then remove the pairs of an earlier run that are
+    gone (the inputs changed); yields each pair's manifest row."""
     out = plan.out
     for folder in LAYOUT:
-        (out / folder).mkdir(parents=True, exist_ok=True)
+        if (out / folder).is_symlink():
+            make_own_folder(out / folder)  # refuses it, before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    # first: a folder with config.json is ours, so an interrupted run is recognised by the next one
     atomic_write_bytes(out / "config.json", json_dumps(_config(plan.config), indent=True))
+    for folder in LAYOUT:
+        make_own_folder(out / folder)
+    stems = [pair_stem(pair) for pair in plan.pairs]
+    old = _ledger_stems(out)
+    atomic_write_bytes(out / LEDGER, "\n".join(sorted(old | set(stems))).encode("utf-8"))
     rows = []
-    for pair in plan.pairs:
+    for pair, stem in zip(plan.pairs, stems):
         image, hole = load_pair(plan.config, plan.entries, plan.size, pair)
-        stem = pair_stem(pair)
         hole_png = _png(hole.astype(np.uint8) * np.uint8(255))
         image_png = _png(image)
-        for path, data in ((f"lama/{stem}.png", image_png), (f"lama/{stem}_mask000.png", hole_png),
-                           (f"images/{stem}.png", image_png), (f"masks/{stem}.png", hole_png),
-                           (f"masks_keep/{stem}.png", _png((~hole).astype(np.uint8) * np.uint8(255)))):
+        datas = (image_png, hole_png, image_png, hole_png, _png((~hole).astype(np.uint8) * np.uint8(255)))
+        for path, data in zip(_pair_files(stem), datas):
             atomic_write_bytes(out / path, data)
         row = {"stem": stem, "image": pair.image, "mask": pair.mask, "bucket": pair.bucket, "group": pair.group,
                "index": pair.index, "hole_ratio": repr(float(hole_ratio(hole))), "height": plan.size[0],
@@ -109,6 +149,8 @@ def write_pairs(plan: PairsPlan) -> Iterator[dict]:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_bytes(out / "manifest.csv", buf.getvalue().encode("utf-8"))
+    _remove_stale(out, old - set(stems))
+    atomic_write_bytes(out / LEDGER, "\n".join(sorted(stems)).encode("utf-8"))
 
 
 def read_pairs_manifest(out: str | Path) -> list[dict]:

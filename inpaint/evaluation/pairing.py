@@ -124,8 +124,10 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[Ma
             if bucket == 0:
                 continue
             file = confined_path(root, row["file"], f"{path}:{line}")
-            if not file.is_file():
-                raise InputError(f"{path}:{line}: mask file {row['file']} is missing from {root}")
+            if not file.is_file():  # deleted, or a dangling link of `qdimd bucket --from --link`
+                problems.add(str(path), line, f"{row['file']}: no such file in {root} (deleted, or a dangling link); "
+                             "left out")
+                continue
             try:
                 hole = hole_from_gray(load_gray(file), value)
             except InputError as exc:

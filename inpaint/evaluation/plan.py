@@ -124,6 +124,7 @@ class EvalConfig:
         d = dataclasses.asdict(self)
         for k in ("out", "device", "bins", "batch_size"):
             d.pop(k)
+        d["images"], d["masks"] = same_folder_key(self.images), same_folder_key(self.masks)
         d["methods"] = list(self.methods)
         d["metrics"] = list(self.metrics)
         d["size"] = list(self.size) if self.size else None
@@ -184,6 +185,18 @@ def part_path(out: Path, pair: Pair, what: str) -> Path:
     return out / PARTS / f"b{pair.bucket}_{pair.group}_{pair.index}_{what}.png"
 
 
+def same_folder_key(path: str | os.PathLike) -> str:
+    """A folder as a resumed run compares it: its real path (``img``, ``./img/`` and ``/abs/img`` are one folder)."""
+    return os.path.realpath(path)
+
+
+def changed_settings(previous: dict, current: dict) -> list[str]:
+    """The keys whose values differ between two :meth:`EvalConfig.resume_key`; a stored ``images``/``masks`` written
+    relative (before real paths were stored) is read against the current folder."""
+    previous = {k: same_folder_key(v) if k in ("images", "masks") and v else v for k, v in previous.items()}
+    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+
+
 def check_metrics(names) -> tuple[str, ...]:
     """The metric names in :data:`METRIC_NAMES` order, duplicates dropped.
 
@@ -210,6 +223,49 @@ def input_state(config: EvalConfig, pairs: list[Pair], entries: dict[str, MaskEn
                 stat = os.stat(path)
                 files[key] = [stat.st_size, stat.st_mtime_ns]
     return {"pairs": len(pairs), "pairing": digest.hexdigest(), "files": files}
+
+
+def _module_file(module: str) -> str | None:
+    """The source file of a ``py:`` plug-in's module, without importing it (None when it cannot be found)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None and spec.origin and os.path.isfile(spec.origin) else None
+
+
+def method_state(specs: list[MethodSpec]) -> dict:
+    """``{label: {file: [size, modification time (ns)]}}`` of each method's files (checkpoint, database, coarse
+    model, plug-in module): ``run.json``'s ``methods``, so that rows of a model that changed are never resumed."""
+    state = {}
+    for spec in specs:
+        paths = [p for p in (spec.checkpoint, spec.coarse) if p]
+        if spec.db:
+            paths += sorted(str(p) for p in Path(spec.db).iterdir() if p.is_file()) if Path(spec.db).is_dir() else []
+        if spec.kind == "py" and spec.target and (origin := _module_file(spec.target.rpartition(":")[0])):
+            paths.append(origin)
+        stats = {path: os.stat(path) for path in paths if os.path.exists(path)}
+        state[spec.label] = {path: [st.st_size, st.st_mtime_ns] for path, st in stats.items()}
+    return state
+
+
+def check_same_methods(out: Path, previous: dict | None, current: dict, done: set) -> None:
+    """Refuse to resume a method whose scored rows came from other files (a checkpoint replaced by a training
+    run that went on, an edited plug-in): its table would mix two models.
+
+    Raises:
+        InputError: names the method and the first changed file, and what to do.
+    """
+    for label, files in current.items():
+        old = (previous or {}).get(label)
+        if old is None or old == files or not any(key[0] == label for key in done):
+            continue
+        changed = sorted(k for k in set(old) | set(files) if old.get(k) != files.get(k))
+        raise InputError(f"method {label}: {changed[0]} changed since its scores in {out} were written (size or "
+                         f"modification time); resuming would mix two models in one table. Use a new --out, or "
+                         f"delete {out} to start afresh")
 
 
 def check_same_inputs(out: Path, previous: dict | None, current: dict, pairs: list[Pair]) -> None:

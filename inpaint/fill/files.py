@@ -47,6 +47,13 @@ def pair_files(images: str | os.PathLike, masks: str | os.PathLike, out: str | o
             problems.add(str(path), None, f"no mask {stem}.* in {masks}")
     if not triples:
         raise InputError(f"{images}: no image has a mask of the same name in {masks}")
+    for folder in sorted({t.parent for _, _, t in triples}):  # never write through a link inside -o
+        for inner in [folder, *folder.parents]:
+            if inner == out or out not in inner.parents:
+                break
+            if inner.is_symlink():
+                raise InputError(f"{inner}: a symbolic link inside -o {out}; fill never writes through links "
+                                 "(it could replace the file it points to): remove it")
     return triples
 
 

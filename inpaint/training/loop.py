@@ -28,6 +28,7 @@ restored from the checkpoint; the caller's global generator is left untouched.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,12 @@ def train(
 
 
 def _check_run_folder(out: Path) -> None:
-    """Refuse an ``--out`` that holds files and is not a run folder: a run writes config.json, log.csv, ... there."""
+    """Refuse an ``--out`` that holds files and is not a run folder: a run writes config.json, log.csv, ... there;
+    and a run folder whose ``samples/``, ``tb/`` or ``checkpoints/`` is a link (never written through)."""
+    linked = [name for name in ("samples", "tb", "checkpoints") if (out / name).is_symlink()]
+    if linked:
+        raise InputError(f"{out / linked[0]}: a symbolic link where a run keeps its own folder; it never writes "
+                         "through links: remove it")
     if not out.is_dir() or (out / "checkpoint.pt").is_file():
         return
     try:
@@ -120,6 +126,11 @@ def _check_run_folder(out: Path) -> None:
                          "or training config.json), whose files a run would replace; choose a new or empty --out")
 
 
+def _setting(key: str, value):
+    """A resume setting as compared: folders by real path (``img``, ``./img/`` and ``/abs/img`` are one folder)."""
+    return os.path.realpath(value) if key in ("images", "masks", "db") and value else value
+
+
 def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
     _check_run_folder(ckpt_path.parent)
     if not ckpt_path.is_file():
@@ -128,7 +139,7 @@ def _resume_payload(config: TrainConfig, ckpt_path: Path) -> dict | None:
         raise InputError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
     payload = read_checkpoint(ckpt_path)
     saved = TrainConfig.from_dict(payload["config"])
-    diff = [k for k in RESUME_KEYS if getattr(saved, k) != getattr(config, k)]
+    diff = [k for k in RESUME_KEYS if _setting(k, getattr(saved, k)) != _setting(k, getattr(config, k))]
     if diff:
         raise InputError(f"{ckpt_path}: cannot resume with changed options {', '.join('--' + k.replace('_', '-') for k in diff)}")
     return payload

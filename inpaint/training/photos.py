@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -88,6 +89,18 @@ def _read_scan(cache, root: Path, suffixes: Sequence[str]) -> dict | None:
     return data
 
 
+def _warn_changed(root: Path, suffixes: Sequence[str], data: dict) -> None:
+    """Warn when photos were added to or removed from ``root`` since the cached scan ``data`` (names only)."""
+    now = {_relative(p, root) for p in find_images(root, suffixes)}
+    known = set(data["files"]) | {_relative(Path(path), root) for path, _ in data["unreadable"]}
+    added, removed = sorted(now - known), sorted(set(data["files"]) - now)
+    if added or removed:
+        shown = ", ".join([f"+{n}" for n in added[:3]] + [f"-{n}" for n in removed[:3]])
+        warnings.warn(f"{root}: {len(added)} added, {len(removed)} removed since this run listed its files "
+                      f"({shown}); the run keeps its list of {len(data['files'])} (an exact resume): start a new run "
+                      "to use the folder as it is now", stacklevel=3)
+
+
 def cached_scan(
     root: str | os.PathLike,
     cache: str | os.PathLike | None,
@@ -127,6 +140,8 @@ def cached_scan(
         if cache is not None and (share is None or share.is_main):
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(cache, json.dumps(data).encode())
+    else:
+        _warn_changed(root, suffixes, data)
     for path, reason in data["unreadable"]:
         problems.add(path, None, reason)
     if not data["files"]:

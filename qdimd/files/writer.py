@@ -163,11 +163,7 @@ def prepare_run(out, config: MaskConfig, store, *, n: int, seed: int = 0, hole_v
     if not config_path.is_file():
         atomic_write_bytes(config_path, json_dumps(wanted, indent=True, sort_keys=True) + b"\n")
     manifest = out / ("manifest.csv" if part is None else f"manifest-{part[0]}-of-{part[1]}.csv")
-    names = {file_of(spec, i).split(":")[0] for t in tasks for i in range(t.first, t.stop)}
-    files = set(os.listdir(out))
-    _remove_temp_files(out, files, names | {CONFIG_NAME, manifest.name})
-    parts = set(os.listdir(out / PARTS_DIR))
-    _remove_temp_files(out / PARTS_DIR, parts, {t.part_name for t in tasks})
+    names, files, parts = _remove_run_temp_files(out, spec, tasks, manifest)
     if not resume and (manifest.name in files or names & files):
         raise InputError(f"{out} already holds masks of this run; pass --resume to complete it "
                          "(finished masks are kept), or choose another --out")
@@ -183,6 +179,17 @@ def _task_done(spec: WriteSpec, task: Task, files: set, parts: set, done_rows: s
         return False
     names = {file_of(spec, i).split(":")[0] for i in range(task.first, task.stop)}
     return names <= files
+
+
+def _remove_run_temp_files(out: Path, spec: WriteSpec, tasks, manifest: Path) -> tuple[set, set, set]:
+    """Delete the temporary files an interrupted run left for ``tasks`` (masks or shards, parts, manifest);
+    returns the tasks' file names, the folder's entries and the parts folder's entries."""
+    names = {file_of(spec, i).split(":")[0] for t in tasks for i in range(t.first, t.stop)}
+    files = set(os.listdir(out))
+    _remove_temp_files(out, files, names | {CONFIG_NAME, manifest.name})
+    parts = set(os.listdir(out / PARTS_DIR))
+    _remove_temp_files(out / PARTS_DIR, parts, {t.part_name for t in tasks})
+    return names, files, parts
 
 
 def _remove_temp_files(out: Path, files: set, names: set) -> None:
@@ -205,11 +212,16 @@ def execute(run: Run, workers: int = 1) -> Iterator[int]:
     """Run the remaining tasks; yields each finished task's mask count, then merges the manifest.
 
     The manifest is complete only once the iterator is exhausted. With ``workers > 1`` tasks
-    run in a pool of spawned processes (each opens the store memory-mapped).
+    run in a pool of spawned processes (each opens the store memory-mapped); on an interrupt or an
+    error the temporary files of the terminated workers are removed.
     """
     if workers < 1:
         raise ValueError(f"Expected workers >= 1, got {workers}")
-    yield from map_in_workers(functools.partial(run_task, run.spec), run.tasks, workers, _ignore_sigint)
+    try:
+        yield from map_in_workers(functools.partial(run_task, run.spec), run.tasks, workers, _ignore_sigint)
+    except BaseException:  # workers terminated mid-file (Ctrl-C, an error) leave their temporary files
+        _remove_run_temp_files(Path(run.spec.out), run.spec, run.tasks, run.manifest)
+        raise
     merge_manifest(run)
 
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..buckets import DEFAULT_EDGES, GROUPS, bucket_range, default_margin, edge_margins
+from ..errors import InputError
 from .coverage import (Geometry, area_terms, coverage_y, fit_into_box, geometry_of, grow_geometry, inset_clip_box,
                        measured_gamma, near_edge, regeometry, sample_extra_strokes, shrink_geometry, width_scale_for,
                        with_strokes)
@@ -112,6 +113,7 @@ class TargetedGenerator:
     Raises:
         ValueError: a bad range, both distance conditions, an impossible combination
             (the inner box is too small for ``lo``), or a config of mask version 1.
+        InputError (when a mask is made): its drawings cannot reach the range; the message says what to change.
 
     Example:
         >>> gen = TargetedGenerator(MaskConfig(size=(256, 256)), seed=0, ratio_range=(0.5, 0.6), min_border_distance=25)
@@ -392,8 +394,7 @@ class TargetedGenerator:
         params, _, rng = self._sample(index, ())
         found = self._steer(dataclasses.replace(params, augment=None), 0.5, rng, FALLBACK_STEPS, self._gamma, K_FALLBACK)
         if found is None:
-            raise RuntimeError(
-                f"Could not make mask {index} with a hole ratio in ({self.ratio_range[0]}, {self.ratio_range[1]}] and"
-                f" the border condition; the range may be too narrow for {self.config.size}"
-            )
+            raise InputError(f"Could not make mask {index} with a hole ratio in ({self.ratio_range[0]}, {self.ratio_range[1]}]"
+                             f" and the border condition at {'x'.join(map(str, self.config.size))}: pass a larger --size, "
+                             "more drawings (--strokes) or another --seed (masks already written are kept: --resume continues)")
         return found

@@ -40,8 +40,14 @@ def expand_sources(sources: Sequence[PathLike], problems: ProblemLog, exclude: P
 
     A name that matches nothing is noted in ``problems`` (strict mode raises). ``exclude``
     (the output store) is left out of folders and globs; named explicitly, it is read.
+
+    Raises:
+        InputError: ``exclude`` is a stroke file of a folder or glob that is not a ``.qds`` store (writing
+            the store there would replace an input).
     """
     skip = None if exclude is None else Path(exclude).absolute()
+    if skip is not None and skip.is_file() and not is_store_source(skip):
+        _refuse_input_as_output(sources, skip)
     files: list[Path] = []
     for source in sources:
         text = str(source)
@@ -61,6 +67,21 @@ def expand_sources(sources: Sequence[PathLike], problems: ProblemLog, exclude: P
         else:
             problems.add(text, None, "no such file or folder")
     return files
+
+
+def _refuse_input_as_output(sources: Sequence[PathLike], out: Path) -> None:
+    """Raise when ``out``, an existing file that is not a store, is one of the stroke files ``sources`` name."""
+    for source in sources:
+        text = str(source)
+        if any(c in text for c in "*?[") and not Path(text).exists():
+            named = [Path(m).absolute() for m in glob.glob(text, recursive=True)]
+        elif Path(text).is_dir():
+            named = [out] if out.name.endswith(SUFFIXES) and out.is_relative_to(Path(text).absolute()) else []
+        else:
+            named = []
+        if out in named:
+            raise InputError(f"-o {out} is the input stroke file of SRC {source}: the store would replace it; "
+                             "choose another -o (a .qds file)")
 
 
 def is_store_source(path: PathLike) -> bool:

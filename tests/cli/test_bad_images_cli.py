@@ -219,3 +219,16 @@ def test_fill_takes_a_mask_drawn_on_an_exif_rotated_photo_as_displayed(copy_phot
     assert result.exit_code == 0, result.output
     out = load_image(tmp_path / "o.png")
     assert out.shape == (128, 96, 3) and np.abs(out[:30].astype(int) - rgb[:30]).mean() < 4
+
+
+def test_tiff_photos_are_read_by_index_as_by_fill(copy_photos, tmp_path):
+    """`inpaint fill` took .tif photos (its folder listing is the masks' suffixes) while index, train and eval
+    skipped them without a word: one list of photo suffixes now."""
+    photos = _photos(copy_photos, tmp_path, 2)
+    first = find_images(photos)[0]
+    with Image.open(first) as im:
+        im.save(photos / "scan.tif")
+    tiny = ["--vgg-width", "0.0625", "--size", "64", "--batch-size", "4", "--allow-random-vgg"]
+    result = CliRunner().invoke(inpaint, ["index", "--images", str(photos), "--out", str(tmp_path / "db"), *tiny])
+    assert result.exit_code == 0, result.output
+    assert "3 images" in result.output

@@ -263,3 +263,15 @@ def test_mode1_at_1024(tmp_path):
         hole = np.asarray(Image.open(out / row["file"])) == 255
         assert hole.shape == (1024, 1024) and bucket_of(hole_ratio(hole)) == int(row["bucket"])
         assert group_of(border_distance(hole), 100) == row["group"]
+
+
+def test_mode1_cell_that_cannot_be_made_is_a_clear_error(tmp_path, monkeypatch):
+    """A cell no drawing can reach at this size (a small stroke source at 64 px): one line saying which cell and what
+    to change, no RuntimeError traceback (seen with 50 drawings, --size 64 --per-group 400)."""
+    from qdimd.masks.targeted import TargetedGenerator
+
+    monkeypatch.setattr(TargetedGenerator, "_steer", lambda *args: None)
+    result = CliRunner().invoke(main, [*MODE1, "--out", str(tmp_path / "s")])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Could not make mask" in result.output and "--size" in result.output and "--strokes" in result.output

@@ -62,3 +62,46 @@ def test_eval_simk_refuses_weights_other_than_the_databases(photo_dir, tmp_path)
             "--size", "128", "--limit", "1", "--no-iscore", "--vgg-weights", str(other)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "SHA-256" in result.output and str(weights) in result.output
+
+
+def test_resume_after_the_checkpoint_changed_is_refused(photo_dir, pconv_checkpoint, tmp_path):
+    """Evaluating the checkpoint of a run that goes on training: after Ctrl-C, `inpaint train --resume` replaces it;
+    resuming the eval would mix scores of two models in one table, so it is refused (was silently resumed)."""
+    import os
+    import shutil
+
+    masks = nvidia_style_folder(tmp_path / "masks")
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    ckpt.parent.mkdir()
+    shutil.copy(pconv_checkpoint, ckpt)
+    args = ["eval", "--images", str(photo_dir), "--masks", str(masks), "--method", f"pconv:{ckpt}", "--method", "telea",
+            "--out", str(tmp_path / "r"), "--size", "64", "--limit", "1", "--metric", "l1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    before = (tmp_path / "r" / "per_image.csv").read_bytes()
+    stat = os.stat(ckpt)
+    os.utime(ckpt, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a newer checkpoint written over it
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "method pconv:checkpoint" in result.output and "checkpoint.pt changed" in result.output
+    assert (tmp_path / "r" / "per_image.csv").read_bytes() == before
+    os.utime(ckpt, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert CliRunner().invoke(main, args).exit_code == 0  # the same file again: resumed
+
+
+def test_linked_worst_parts_folder_is_never_written_through(photo_dir, tmp_path):
+    """A report folder whose `worst_parts/` is a link to another folder (a failed run's stub, rerun with the fixing
+    flag): the worst-image tiles were written through it; refused now, the other folder untouched."""
+    masks = nvidia_style_folder(tmp_path / "masks")
+    out, outside = tmp_path / "r", tmp_path / "outside"
+    outside.mkdir()
+    args = ["eval", "--images", str(photo_dir), "--masks", str(masks), "--method", "telea", "--out", str(out),
+            "--size", "64", "--limit", "1", "--no-iscore"]
+    stub = CliRunner().invoke(main, [*args, "--metric", "lpips", "--lpips-weights", str(tmp_path / "missing.pth")])
+    assert stub.exit_code != 0 and (out / "run.json").is_file(), stub.output
+    if (out / "worst_parts").exists():
+        (out / "worst_parts").rmdir()
+    (out / "worst_parts").symlink_to(outside)
+    result = CliRunner().invoke(main, [*args, "--metric", "l1"])
+    assert result.exit_code == 1, result.output
+    assert "worst_parts" in result.output and "link" in result.output
+    assert list(outside.iterdir()) == []

@@ -81,13 +81,19 @@ def test_folders(work, photo_dir, tmp_path):
     assert "wrote 2 image(s)" in result.output
 
 
-def test_folders_count_only_written_images(work, photo_dir, tmp_path):
-    d, _ = work
+def _photos_and_masks(photo_dir, tmp_path, n, mask):
+    """``tmp_path/photos`` with the first ``n`` photos and ``tmp_path/masks`` with a copy of ``mask`` per photo."""
     photos, masks = tmp_path / "photos", tmp_path / "masks"
     photos.mkdir(), masks.mkdir()
-    for p in sorted(photo_dir.glob("*"))[:3]:
+    for p in sorted(photo_dir.glob("*"))[:n]:
         (photos / p.name).write_bytes(p.read_bytes())
-        Image.open(d / "mask.png").save(masks / f"{p.stem}.png")
+        Image.open(mask).save(masks / f"{p.stem}.png")
+    return photos, masks
+
+
+def test_folders_count_only_written_images(work, photo_dir, tmp_path):
+    d, _ = work
+    photos, masks = _photos_and_masks(photo_dir, tmp_path, 3, d / "mask.png")
     (photos / "broken.png").write_bytes(b"not an image")          # has a mask, unreadable
     Image.open(d / "mask.png").save(masks / "broken.png")
     Image.open(d / "small.png").save(masks / f"{sorted(photo_dir.glob('*'))[0].stem}.png")   # wrong size
@@ -220,3 +226,30 @@ def test_fill_classical_checks_inputs(work):
     with pytest.raises(ValueError, match="method"):
         fill_classical(image, hole, "patchmatch")
     assert np.array_equal(fill_classical(image, np.zeros_like(hole)), image)
+
+
+def test_folder_fill_where_every_pair_fails_exits_1(work, photo_dir, tmp_path):
+    """Masks of another size for every photo: nothing is written, and the exit status says so (was 0,
+    "wrote 0 image(s)", which a script took for success)."""
+    d, _ = work
+    photos, masks = _photos_and_masks(photo_dir, tmp_path, 2, d / "small.png")
+    result = CliRunner().invoke(main, ["fill", str(photos), str(masks), "-o", str(tmp_path / "out"), "--method", "telea"])
+    assert result.exit_code == 1, result.output
+    assert "no image written" in result.output and "mask size" in result.output
+
+
+def test_folder_fill_never_writes_through_a_link_inside_the_output(work, photo_dir, tmp_path):
+    """`-o OUT` whose subfolder `OUT/sub` is a link to the photos' own `sub/`: the fill replaced the input photo."""
+    d, _ = work
+    photos, masks = _photos_and_masks(photo_dir, tmp_path, 0, d / "mask.png")
+    (photos / "sub").mkdir(), (masks / "sub").mkdir()
+    photo = sorted(photo_dir.glob("*"))[0]
+    (photos / "sub" / f"{photo.stem}.png").write_bytes(photo.read_bytes())
+    Image.open(d / "mask.png").save(masks / "sub" / f"{photo.stem}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(photos / "sub")
+    before = (photos / "sub" / f"{photo.stem}.png").read_bytes()
+    result = CliRunner().invoke(main, ["fill", str(photos), str(masks), "-o", str(out), "--method", "telea"])
+    assert result.exit_code == 1 and "link" in result.output, result.output
+    assert (photos / "sub" / f"{photo.stem}.png").read_bytes() == before

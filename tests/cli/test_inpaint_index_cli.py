@@ -177,3 +177,15 @@ def test_query_and_simk_fill_use_the_recorded_weights_and_refuse_others(photos, 
     torch.save(VGG16(0.0625, generator=torch.Generator().manual_seed(3)).state_dict(), weights)  # changed since
     result = _run("query", tmp_path / "db", "kodim01.jpg")
     assert result.exit_code == 1 and "SHA-256" in result.output and "--vgg-weights" in result.output
+
+
+def test_append_after_a_photo_was_removed_says_so(photos, tmp_path):
+    """`--append` keeps the descriptors of photos that are gone (retrieval then offers a file that does not exist);
+    it now names them and says how to drop them (it said `N images` as if all were there)."""
+    out = tmp_path / "db"
+    assert _run("index", "--images", photos, "--out", out, "--allow-random-vgg", *TINY).exit_code == 0
+    gone = sorted(photos.iterdir())[0]
+    gone.unlink()
+    result = _run("index", "--images", photos, "--out", out, "--allow-random-vgg", "--append", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "no longer exist" in result.output and gone.name in result.output

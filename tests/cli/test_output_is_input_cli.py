@@ -57,6 +57,7 @@ CASES = [
     ("qdimd", "preview {w}/gen -o {w}/gen/sheet.png", "inside the input SOURCE"),
     ("qdimd", "stats {w}/gen -o {w}/gen/hist.png", "inside the input SRC"),
     ("qdimd", "index {w}/strokes/s.ndjson -o {w}/strokes/s.ndjson", "is the input SRC"),
+    ("qdimd", "index {w}/strokes -o {w}/strokes/s.ndjson", "is the input stroke file"),  # a file of a SRC folder
 ]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
 import torch
@@ -65,3 +66,31 @@ def test_one_near_duplicate_threshold_for_training_neighbours_and_test_time_retr
     from inpaint.training import build
 
     assert DUP_THRESHOLD == DEFAULT_DUP_THRESHOLD == build.DEFAULT_DUP_THRESHOLD == 0.97
+
+
+def test_resume_with_the_same_folder_spelled_otherwise(photo_dir, tmp_path, monkeypatch):
+    """`--images photos` then `--resume --images ./photos/`: the same folder (was `cannot resume with changed options
+    --images`)."""
+    monkeypatch.chdir(photo_dir.parent)
+    run = tmp_path / "run"
+    base = ["train", "--out", str(run), *TINY]
+    assert CliRunner().invoke(main, [*base, "--images", photo_dir.name, "--max-steps", "1"]).exit_code == 0
+    result = CliRunner().invoke(main, [*base, "--images", f"./{photo_dir.name}/", "--max-steps", "2", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+@pytest.mark.parametrize("name", ["samples", "tb"])
+def test_linked_samples_or_tensorboard_folder_is_refused(photo_dir, tmp_path, name):
+    """`RUN/samples` or `RUN/tb` made a link to another folder: sample grids and event files were written through it."""
+    run, outside = tmp_path / "run", tmp_path / "outside"
+    outside.mkdir()
+    base = ["train", "--images", str(photo_dir), "--out", str(run), *TINY, "--sample-every", "1"]
+    assert CliRunner().invoke(main, [*base, "--max-steps", "1"]).exit_code == 0
+    if (run / name).exists():
+        shutil.rmtree(run / name)
+    (run / name).symlink_to(outside)
+    result = CliRunner().invoke(main, [*base, "--max-steps", "2", "--resume"])
+    assert result.exit_code == 1, result.output
+    assert name in result.output and "link" in result.output
+    assert list(outside.iterdir()) == []

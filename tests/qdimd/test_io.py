@@ -139,3 +139,36 @@ def test_make_own_folder_never_goes_through_a_link(tmp_path):
     for bad in ("link", "file"):
         with pytest.raises(InputError, match="symbolic link or a file"):
             make_own_folder(tmp_path / bad)
+
+
+def test_atomic_write_to_a_device_or_pipe_writes_into_it_never_replaces_it(tmp_path):
+    """``-o /dev/stdout``, ``-o /dev/full`` or a FIFO: written in place (a full device gives its error); the rename
+    of the atomic write would replace the device node itself (as root, ``/dev/full`` became a PNG file)."""
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        atomic_write_bytes(fifo, b"sheet")
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+        assert os.read(reader, 100) == b"sheet"
+    finally:
+        os.close(reader)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_atomic_write_onto_a_folder_names_the_folder_not_the_temporary_file(tmp_path):
+    """`inpaint fill IMAGE MASK -o d.png` where d.png is a folder: the error named `.d.png.<hex>.tmp`."""
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(InputError, match=r"d\.png: a folder where a file is to be written") as caught:
+        atomic_write_bytes(tmp_path / "d.png", b"png")
+    assert ".tmp" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_error_names_the_file():
+    """`-o /dev/full` (a full disk): `[Errno 28] No space left on device: '/dev/full'`, not an error naming nothing."""
+    with pytest.raises(OSError, match="No space left on device: '/dev/full'"):
+        atomic_write_bytes("/dev/full", b"x" * 100_000)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from qdimd.io import atomic_write_bytes
+from qdimd.io import atomic_write_bytes, make_own_folder
 
 from ..pairing import Pair
 from ..plan import EvalPlan
@@ -75,6 +75,8 @@ class WorstImages:
         self.out = plan.out
         self.metric = worst_metric(plan.config.per_image_metrics)
         self.keys: dict[tuple[int, int], list[tuple[float, int]]] = {}
+        if self.metric is not None:
+            make_own_folder(self.out / WORST_DIR)  # a link there is refused: tiles are never written through it
         if self.metric is None or not (self.out / "per_image.csv").exists():
             return
         labels = {s.label: j for j, s in enumerate(plan.specs)}

@@ -288,7 +288,7 @@ def test_cli_input_errors(split, photo_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(split, broken)
     (broken / "1" / "border" / "m1b0.png").unlink()
-    cases.append((["--images", photo_dir, "--masks", broken], "manifest.csv:5: mask file 1/border/m1b0.png is missing"))
+    cases.append((["--images", photo_dir, "--masks", broken, "--strict"], "manifest.csv:5: 1/border/m1b0.png: no such file"))
     mixed = make_split(tmp_path / "mixed", per_group=1, manifest=False)
     Image.fromarray(draw_hole(np.random.default_rng(1), (96, 96), 2, "border").astype(np.uint8) * 255).save(mixed / "odd.png")
     cases.append((["--images", photo_dir, "--masks", mixed], "expected masks of one size, got 96x96 (1 masks), 128x128"))

@@ -61,8 +61,20 @@ def test_header_scan_is_cached_in_the_run_folder(copy_photos, tmp_path):
     assert json.loads(cache.read_text())["files"] == sorted(p.name for p in files)
     (photos / "new.jpg").write_bytes((photos / files[0].name).read_bytes())    # added after the scan
     again = ProblemLog()
-    assert cached_scan(photos, cache, again) == files and "broken.jpg" in again.summary()   # the run's list
+    with pytest.warns(UserWarning, match=r"1 added, 0 removed"):   # said, never silent
+        assert cached_scan(photos, cache, again) == files and "broken.jpg" in again.summary()   # the run's list
     assert len(cached_scan(photos, None, ProblemLog())) == 4
+
+
+def test_resume_on_a_changed_photo_folder_says_so(copy_photos, tmp_path):
+    """`inpaint train --resume` keeps the run's list of photos (an exact resume); photos added or removed since
+    are named in a warning instead of being ignored without a word."""
+    photos = copy_photos(tmp_path / "photos", 3)
+    cache = tmp_path / "run" / "scan-images.json"
+    files = training_files(photos, ProblemLog(), cache)
+    files[0].unlink()
+    with pytest.warns(UserWarning, match=r"0 added, 1 removed .*" + files[0].name):
+        assert cached_scan(photos, cache, ProblemLog()) == files
 
 
 def test_default_workers_follow_the_affinity_and_the_node_processes(monkeypatch):

@@ -119,3 +119,20 @@ def test_folder_writer_falls_back_to_rename_where_unnamed_files_fail(tmp_path, m
     writer.write("m.png", b"data")
     assert writer.unnamed is False and (tmp_path / "m.png").read_bytes() == b"data"
     assert [p.name for p in tmp_path.iterdir()] == ["m.png"]
+
+
+def test_an_interrupt_removes_the_temporary_shards_of_terminated_workers(tmp_path, monkeypatch):
+    """Ctrl-C during `qdimd generate --format tar --workers N`: the pool is terminated while workers write shards
+    under temporary names; the run removes them (they stayed, hidden, until a --resume)."""
+    import qdimd.files.writer as writer
+
+    def killed_mid_shard(fn, items, workers, initializer=None):
+        (tmp_path / "o" / ".shard-000001.tar.0123456789ab.tmp").write_bytes(b"half a shard")
+        raise KeyboardInterrupt
+        yield  # noqa: unreachable - a generator, as map_in_workers is
+
+    monkeypatch.setattr(writer, "map_in_workers", killed_mid_shard)
+    store = StrokeStore.from_drawings(load_default_store().drawing(d) for d in range(40))
+    with pytest.raises(KeyboardInterrupt):
+        write_masks(tmp_path / "o", MaskConfig(size=(32, 32)), store, n=30, fmt="tar", shard_size=10, workers=2)
+    assert not [p.name for p in (tmp_path / "o").iterdir() if p.name.endswith(".tmp")]
