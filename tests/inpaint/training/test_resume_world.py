@@ -24,7 +24,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using a randomly initialised VGG
 def _config(photo_dir, out, **kw) -> TrainConfig:
     base = dict(model="pconv", images=str(photo_dir), out=str(out), size=(32, 32), width=0.125, batch_size=1,
                 max_steps=3, lr=1e-3, allow_random_vgg=True, vgg_width=0.0625, checkpoint_every=100, log_every=1,
-                sample_every=100, device="cpu", seed=5, val_every=3, val_images=str(photo_dir), dist_timeout=120.0)
+                sample_every=100, device="cpu", seed=5, val_every=3, val_images=str(photo_dir),
+                dist_timeout=900.0)   # generous: on a loaded CI machine a rank can wait minutes at a collective
     base.update(kw)
     return TrainConfig(**base)
 
