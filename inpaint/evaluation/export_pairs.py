@@ -66,17 +66,17 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
     """
     out = Path(config.out)
     check_not_input(out, {"--images": config.images, "--masks": config.masks})
-    selection = select_pairs(config, problems if problems is not None else ProblemLog())
     stored = out / "config.json"
     if out.is_dir() and not stored.exists() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not an inpaint pairs folder (no config.json), whose files it would "
                          "replace; choose a new or empty --out")
     if stored.exists():
         previous = json_loads(stored.read_bytes())
-        changed = [k for k in changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))]
+        changed = changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))
         if changed:
             raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "
                              "use a new --out or delete the folder")
+    selection = select_pairs(config, problems if problems is not None else ProblemLog())  # after the cheap refusals
     return PairsPlan(config, out, selection.pairs, selection.entries, selection.size)
 
 
