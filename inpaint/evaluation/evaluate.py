@@ -119,9 +119,17 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     check_not_input(out, {"--images": config.images, "--masks": config.masks,
                           "--method": [f for s in specs for f in (s.checkpoint, s.db, s.coarse) if f]
                           + [s.target for s in specs if s.kind == "folder"]})
-    if out.is_dir() and not (out / RUN).exists() and any(out.iterdir()):
+    run_path = out / RUN
+    if out.is_dir() and not run_path.exists() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not an inpaint eval report folder (no {RUN}), whose files it would "
                          "replace; choose a new or empty --out")
+    previous = json_loads(run_path.read_bytes()) if run_path.exists() else None
+    changed = changed_settings(previous.get("config", {}), config.resume_key()) if previous is not None else []
+    if changed and _holds_rows(out):  # refused before the photos and masks are read
+        raise InputError(
+            f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
+            "use a new --out or delete the folder"
+        )
     sel = select_pairs(config, problems)
     entries, pairs, size = sel.entries, sel.pairs, sel.size
     predictions = {s.label: index_predictions(s.label, s.target, [pair_stem(p) for p in pairs], size,
@@ -130,26 +138,18 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
         if spec.kind in ("py", "entry"):
             resolve_callable(spec.label, spec.target)
     out.mkdir(parents=True, exist_ok=True)
+    if changed:  # a run that stopped before its first result (e.g. a missing flag): its files go
+        _clear_records(out)
+        previous = None
     run = {"config": config.resume_key(), "inputs": input_state(config, pairs, entries), "methods": method_state(specs)}
-    run_path = out / RUN
-    previous = None
-    if run_path.exists():
-        previous = json_loads(run_path.read_bytes())
-        changed = changed_settings(previous.get("config", {}), run["config"])
-        if changed and not _holds_rows(out):  # a run that stopped before its first result (e.g. a missing flag)
-            _clear_records(out)
-            previous = None
-        elif changed:
-            raise InputError(
-                f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
-                "use a new --out or delete the folder"
-            )
+    if previous is None:  # a new run: run.json first, so that an interrupt never leaves a folder taken for a foreign one
+        atomic_write_bytes(run_path, json_dumps(run, indent=True))
     make_own_folder(out / PARTS)
     done, n_rows = _recover_rows(out, config)
     check_same_inputs(out, (previous or {}).get("inputs"), run["inputs"], pairs)
     check_same_methods(out, (previous or {}).get("methods"), run["methods"], done)
     check_predictions(out, predictions, done)
-    if previous != json_loads(json_dumps(run)):
+    if previous is not None and previous != json_loads(json_dumps(run)):
         atomic_write_bytes(run_path, json_dumps(run, indent=True))
     return EvalPlan(config, specs, entries, pairs, size, sel.from_manifest, sel.n_masks, problems, done, n_rows,
                     sel.image_sizes, predictions, [n for index in predictions.values() for n in index.notes])
