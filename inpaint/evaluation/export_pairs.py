@@ -34,7 +34,8 @@ from PIL import Image
 
 from qdimd.buckets import hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, check_not_input, confined_path, json_dumps, json_loads, make_own_folder, owned_entry
+from qdimd.io import (atomic_write_bytes, check_not_input, confined_path, hole_to_gray, json_dumps, json_loads,
+                      make_own_folder, owned_entry)
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
@@ -134,9 +135,9 @@ def write_pairs(plan: PairsPlan) -> Iterator[dict]:
     rows = []
     for pair, stem in zip(plan.pairs, stems):
         image, hole = load_pair(plan.config, plan.entries, plan.size, pair)
-        hole_png = _png(hole.astype(np.uint8) * np.uint8(255))
+        hole_png = _png(hole_to_gray(hole))
         image_png = _png(image)
-        datas = (image_png, hole_png, image_png, hole_png, _png((~hole).astype(np.uint8) * np.uint8(255)))
+        datas = (image_png, hole_png, image_png, hole_png, _png(hole_to_gray(hole, hole_value=0)))
         for path, data in zip(_pair_files(stem), datas):
             atomic_write_bytes(out / path, data)
         row = {"stem": stem, "image": pair.image, "mask": pair.mask, "bucket": pair.bucket, "group": pair.group,
