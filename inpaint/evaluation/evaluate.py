@@ -231,7 +231,7 @@ def _clear_records(out: Path) -> None:
 
     for name in (PER_IMAGE, PROBS, FAKE_FEATURES, REAL_FEATURES):
         (out / name).unlink(missing_ok=True)
-    if (out / PARTS).is_dir():
+    if (out / PARTS).is_dir() and not (out / PARTS).is_symlink():  # a link: refused by make_own_folder, naming it
         shutil.rmtree(out / PARTS)
 
 
