@@ -39,8 +39,7 @@ from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads
 
 from qdimd.buckets import hole_ratio
 
-from .pairing import (MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, pair_stem, read_split,
-                      rebucket)
+from .pairing import (MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, pair_stem, read_split_at)
 from ..images import find_images, load_image, save_image
 from .methods import (PredictionIndex, Query, changed_stems, check_output, composite, fill_many, index_predictions, known_drift,
                       load_method, parse_methods, resolve_callable)
@@ -179,10 +178,11 @@ def select_pairs(config: EvalConfig, problems: ProblemLog) -> Selection:
     if not images_root.is_dir():
         raise InputError(f"{images_root}: no such image folder")
     names, image_sizes = _scan_images(images_root, problems)
-    entries, from_manifest = read_split(config.masks, hole_value=config.hole_value, problems=problems)
+    entries, at_size, from_manifest = read_split_at(config.masks, config.size, hole_value=config.hole_value,
+                                                    problems=problems)
     n_masks = len(entries)
     if config.size is not None:
-        entries = rebucket(config.masks, entries, config.size)
+        entries = at_size
         if not entries:
             raise InputError(f"{config.masks}: no mask stays in a bucket when resized to {config.size[0]}x{config.size[1]}")
     size = tuple(config.size) if config.size is not None else check_one_size(entries, config.masks)
