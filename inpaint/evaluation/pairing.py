@@ -153,19 +153,17 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog,
 
 def _claim_mismatch(hole: np.ndarray, entry: MaskEntry, margin: int | None) -> str | None:
     """Why the pixels of ``entry``'s file (``hole``) contradict the bucket and group its manifest row claims, or None."""
-    ratio = hole_ratio(hole)
-    bucket = bucket_of(ratio)
-    group = group_of(border_distance(hole), default_margin(*hole.shape) if margin is None else margin)
-    if (bucket, group) != (entry.bucket, entry.group):
-        return (f"the row claims bucket {entry.bucket} {entry.group}, its pixels give bucket {bucket} {group} "
-                f"(hole ratio {ratio:.4f} with hole value {entry.hole_value})")
+    measured = measure_mask(hole, entry.file, entry.hole_value, margin)
+    if (measured.bucket, measured.group) != (entry.bucket, entry.group):
+        return (f"the row claims bucket {entry.bucket} {entry.group}, its pixels give bucket {measured.bucket} "
+                f"{measured.group} (hole ratio {hole_ratio(hole):.4f} with hole value {entry.hole_value})")
     return None
 
 
-def measure_mask(hole: np.ndarray, file: str, hole_value: int) -> MaskEntry:
-    """Bucket and border group of a hole mask ``(H, W)`` bool, with the default margin of its size."""
+def measure_mask(hole: np.ndarray, file: str, hole_value: int, margin: int | None = None) -> MaskEntry:
+    """Bucket and border group of a hole mask ``(H, W)`` bool; ``margin`` None: the default margin of its size."""
     h, w = hole.shape
-    group = group_of(border_distance(hole), default_margin(h, w))
+    group = group_of(border_distance(hole), default_margin(h, w) if margin is None else margin)
     return MaskEntry(file, bucket_of(hole_ratio(hole)), group, hole_value, h, w)
 
 
