@@ -35,7 +35,8 @@ from typing import Iterator
 import numpy as np
 
 from qdimd.errors import InputError, ProblemLog, name_problem
-from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads, make_own_folder, resize_hole
+from qdimd.io import (atomic_write_bytes, check_not_input, json_dumps, json_loads, make_own_folder, read_json_object,
+                      resize_hole)
 
 from qdimd.buckets import hole_ratio
 
@@ -122,7 +123,7 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     if out.is_dir() and not run_path.exists() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not an inpaint eval report folder (no {RUN}), whose files it would "
                          "replace; choose a new or empty --out")
-    previous = json_loads(run_path.read_bytes()) if run_path.exists() else None
+    previous = read_json_object(run_path, "an inpaint eval run record") if run_path.exists() else None
     changed = changed_settings(previous.get("config", {}), config.resume_key()) if previous is not None else []
     if changed and _holds_rows(out):  # refused before the photos and masks are read
         raise InputError(
@@ -205,7 +206,7 @@ def check_predictions(out: Path, predictions: dict[str, PredictionIndex], done: 
             scores were written; nothing is changed then.
     """
     path = out / PREDICTIONS
-    stored = json_loads(path.read_bytes()) if path.exists() else {}
+    stored = read_json_object(path, "inpaint eval's prediction fingerprints") if path.exists() else {}
     for label, index in predictions.items():
         old = stored.get(label, {}).get("files")
         scored = any(key[0] == label for key in done)

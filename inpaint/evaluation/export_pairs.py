@@ -34,8 +34,8 @@ from PIL import Image
 
 from qdimd.buckets import hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import (atomic_write_bytes, check_not_input, confined_path, hole_to_gray, json_dumps, json_loads,
-                      make_own_folder, owned_entry)
+from qdimd.io import (atomic_write_bytes, check_not_input, confined_path, hole_to_gray, json_dumps, make_own_folder,
+                      owned_entry, read_json_object)
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
@@ -72,7 +72,7 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
         raise InputError(f"{out}: not empty and not an inpaint pairs folder (no config.json), whose files it would "
                          "replace; choose a new or empty --out")
     if stored.exists():
-        previous = json_loads(stored.read_bytes())
+        previous = read_json_object(stored, "an inpaint pairs config")
         changed = changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))
         if changed:
             raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "

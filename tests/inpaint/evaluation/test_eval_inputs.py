@@ -187,3 +187,15 @@ def test_a_run_that_fails_before_its_first_row_is_resumed_not_taken_for_a_foreig
     assert (tmp_path / "report" / "grid_parts").is_dir()
     evaluate_methods(config)
     assert len((tmp_path / "report" / PER_IMAGE).read_text().splitlines()) == 1 + 12
+
+
+@pytest.mark.parametrize("text", [b"{truncated", b"[1, 2]"])
+def test_a_damaged_run_record_is_named(split, copy_photos, tmp_path, text):
+    """A run.json that is no JSON object (damaged, hand-edited): an InputError naming the file, not a bare JSON
+    decoder message or an AttributeError traceback."""
+    photos = copy_photos(tmp_path / "photos", 2)
+    config = _config(photos, split, tmp_path / "report", limit=1)
+    _interrupted(config, 1)
+    (tmp_path / "report" / "run.json").write_bytes(text)
+    with pytest.raises(InputError, match="run.json: not an inpaint eval run record"):
+        plan_evaluation(config)
