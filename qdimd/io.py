@@ -179,6 +179,22 @@ def json_loads(data: bytes | bytearray | str):
     return json.loads(data)
 
 
+def read_json_object(path: PathLike, what: str) -> dict:
+    """The JSON object a command keeps in ``path`` (its run record or config).
+
+    Raises:
+        InputError: not JSON or not an object; the message names the file and ``what`` it should be.
+    """
+    try:
+        data = json_loads(Path(path).read_bytes())
+    except JSONDecodeError as exc:
+        raise InputError(f"{path}: not {what} ({exc}); use another --out, or delete the folder") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not {what} (expected a JSON object, got {type(data).__name__}); use another --out, "
+                         "or delete the folder")
+    return data
+
+
 def _numpy_value(value):
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()

@@ -35,12 +35,12 @@ from typing import Iterator
 import numpy as np
 
 from qdimd.errors import InputError, ProblemLog, name_problem
-from qdimd.io import atomic_write_bytes, check_not_input, json_dumps, json_loads, make_own_folder, resize_hole
+from qdimd.io import (atomic_write_bytes, check_not_input, json_dumps, json_loads, make_own_folder, read_json_object,
+                      resize_hole)
 
 from qdimd.buckets import hole_ratio
 
-from .pairing import (MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, pair_stem, read_split,
-                      rebucket)
+from .pairing import (MaskEntry, Pair, check_one_size, image_size, load_hole, pair_images, pair_stem, read_split_at)
 from ..images import find_images, load_image, save_image
 from .methods import (PredictionIndex, Query, changed_stems, check_output, composite, fill_many, index_predictions, known_drift,
                       load_method, parse_methods, resolve_callable)
@@ -119,9 +119,17 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
     check_not_input(out, {"--images": config.images, "--masks": config.masks,
                           "--method": [f for s in specs for f in (s.checkpoint, s.db, s.coarse) if f]
                           + [s.target for s in specs if s.kind == "folder"]})
-    if out.is_dir() and not (out / RUN).exists() and any(out.iterdir()):
+    run_path = out / RUN
+    if out.is_dir() and not run_path.exists() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not an inpaint eval report folder (no {RUN}), whose files it would "
                          "replace; choose a new or empty --out")
+    previous = read_json_object(run_path, "an inpaint eval run record") if run_path.exists() else None
+    changed = changed_settings(previous.get("config", {}), config.resume_key()) if previous is not None else []
+    if changed and _holds_rows(out):  # refused before the photos and masks are read
+        raise InputError(
+            f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
+            "use a new --out or delete the folder"
+        )
     sel = select_pairs(config, problems)
     entries, pairs, size = sel.entries, sel.pairs, sel.size
     predictions = {s.label: index_predictions(s.label, s.target, [pair_stem(p) for p in pairs], size,
@@ -130,26 +138,18 @@ def plan_evaluation(config: EvalConfig, *, problems: ProblemLog | None = None) -
         if spec.kind in ("py", "entry"):
             resolve_callable(spec.label, spec.target)
     out.mkdir(parents=True, exist_ok=True)
+    if changed:  # a run that stopped before its first result (e.g. a missing flag): its files go
+        _clear_records(out)
+        previous = None
     run = {"config": config.resume_key(), "inputs": input_state(config, pairs, entries), "methods": method_state(specs)}
-    run_path = out / RUN
-    previous = None
-    if run_path.exists():
-        previous = json_loads(run_path.read_bytes())
-        changed = changed_settings(previous.get("config", {}), run["config"])
-        if changed and not _holds_rows(out):  # a run that stopped before its first result (e.g. a missing flag)
-            _clear_records(out)
-            previous = None
-        elif changed:
-            raise InputError(
-                f"{out}: holds a run with another configuration ({', '.join(changed)} differ); "
-                "use a new --out or delete the folder"
-            )
+    if previous is None:  # a new run: run.json first, so that an interrupt never leaves a folder taken for a foreign one
+        atomic_write_bytes(run_path, json_dumps(run, indent=True))
     make_own_folder(out / PARTS)
     done, n_rows = _recover_rows(out, config)
     check_same_inputs(out, (previous or {}).get("inputs"), run["inputs"], pairs)
     check_same_methods(out, (previous or {}).get("methods"), run["methods"], done)
     check_predictions(out, predictions, done)
-    if previous != json_loads(json_dumps(run)):
+    if previous is not None and previous != json_loads(json_dumps(run)):
         atomic_write_bytes(run_path, json_dumps(run, indent=True))
     return EvalPlan(config, specs, entries, pairs, size, sel.from_manifest, sel.n_masks, problems, done, n_rows,
                     sel.image_sizes, predictions, [n for index in predictions.values() for n in index.notes])
@@ -179,10 +179,11 @@ def select_pairs(config: EvalConfig, problems: ProblemLog) -> Selection:
     if not images_root.is_dir():
         raise InputError(f"{images_root}: no such image folder")
     names, image_sizes = _scan_images(images_root, problems)
-    entries, from_manifest = read_split(config.masks, hole_value=config.hole_value, problems=problems)
+    entries, at_size, from_manifest = read_split_at(config.masks, config.size, hole_value=config.hole_value,
+                                                    problems=problems)
     n_masks = len(entries)
     if config.size is not None:
-        entries = rebucket(config.masks, entries, config.size)
+        entries = at_size
         if not entries:
             raise InputError(f"{config.masks}: no mask stays in a bucket when resized to {config.size[0]}x{config.size[1]}")
     size = tuple(config.size) if config.size is not None else check_one_size(entries, config.masks)
@@ -205,7 +206,7 @@ def check_predictions(out: Path, predictions: dict[str, PredictionIndex], done: 
             scores were written; nothing is changed then.
     """
     path = out / PREDICTIONS
-    stored = json_loads(path.read_bytes()) if path.exists() else {}
+    stored = read_json_object(path, "inpaint eval's prediction fingerprints") if path.exists() else {}
     for label, index in predictions.items():
         old = stored.get(label, {}).get("files")
         scored = any(key[0] == label for key in done)
@@ -231,7 +232,7 @@ def _clear_records(out: Path) -> None:
 
     for name in (PER_IMAGE, PROBS, FAKE_FEATURES, REAL_FEATURES):
         (out / name).unlink(missing_ok=True)
-    if (out / PARTS).is_dir():
+    if (out / PARTS).is_dir() and not (out / PARTS).is_symlink():  # a link: refused by make_own_folder, naming it
         shutil.rmtree(out / PARTS)
 
 

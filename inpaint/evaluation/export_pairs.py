@@ -34,7 +34,8 @@ from PIL import Image
 
 from qdimd.buckets import hole_ratio
 from qdimd.errors import InputError, ProblemLog
-from qdimd.io import atomic_write_bytes, check_not_input, confined_path, json_dumps, json_loads, make_own_folder, owned_entry
+from qdimd.io import (atomic_write_bytes, check_not_input, confined_path, hole_to_gray, json_dumps, make_own_folder,
+                      owned_entry, read_json_object)
 
 from .evaluate import load_pair, select_pairs
 from .pairing import Pair, pair_stem
@@ -66,17 +67,17 @@ def plan_pairs(config: EvalConfig, *, problems: ProblemLog | None = None) -> Pai
     """
     out = Path(config.out)
     check_not_input(out, {"--images": config.images, "--masks": config.masks})
-    selection = select_pairs(config, problems if problems is not None else ProblemLog())
     stored = out / "config.json"
     if out.is_dir() and not stored.exists() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not an inpaint pairs folder (no config.json), whose files it would "
                          "replace; choose a new or empty --out")
     if stored.exists():
-        previous = json_loads(stored.read_bytes())
-        changed = [k for k in changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))]
+        previous = read_json_object(stored, "an inpaint pairs config")
+        changed = changed_settings({k: previous.get(k) for k in CONFIG_KEYS}, _config(config))
         if changed:
             raise InputError(f"{out}: holds pairs written with other options ({', '.join(changed)} differ); "
                              "use a new --out or delete the folder")
+    selection = select_pairs(config, problems if problems is not None else ProblemLog())  # after the cheap refusals
     return PairsPlan(config, out, selection.pairs, selection.entries, selection.size)
 
 
@@ -134,9 +135,9 @@ def write_pairs(plan: PairsPlan) -> Iterator[dict]:
     rows = []
     for pair, stem in zip(plan.pairs, stems):
         image, hole = load_pair(plan.config, plan.entries, plan.size, pair)
-        hole_png = _png(hole.astype(np.uint8) * np.uint8(255))
+        hole_png = _png(hole_to_gray(hole))
         image_png = _png(image)
-        datas = (image_png, hole_png, image_png, hole_png, _png((~hole).astype(np.uint8) * np.uint8(255)))
+        datas = (image_png, hole_png, image_png, hole_png, _png(hole_to_gray(hole, hole_value=0)))
         for path, data in zip(_pair_files(stem), datas):
             atomic_write_bytes(out / path, data)
         row = {"stem": stem, "image": pair.image, "mask": pair.mask, "bucket": pair.bucket, "group": pair.group,

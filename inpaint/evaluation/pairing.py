@@ -98,7 +98,15 @@ def split_config(root: str | os.PathLike) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[MaskEntry]:
+def _at_size(hole: np.ndarray, entry: MaskEntry, size: tuple[int, int] | None) -> MaskEntry:
+    """``entry`` measured again after a nearest resize of its ``hole`` to ``size`` (itself at its own size or None)."""
+    if size is None or (entry.height, entry.width) == tuple(size):
+        return entry
+    return measure_mask(resize_hole(hole, size), entry.file, entry.hole_value)
+
+
+def _read_manifest(root: Path, hole_value: int, problems: ProblemLog,
+                   size: tuple[int, int] | None) -> list[tuple[MaskEntry, MaskEntry]]:
     path = root / MANIFEST
     config = split_config(root)
     margin = split_margin(root)
@@ -139,29 +147,28 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog) -> list[Ma
             if why:
                 problems.add(str(path), line, f"{row['file']}: {why}; left out")
                 continue
-            entries.append(entry)
+            entries.append((entry, _at_size(hole, entry, size)))
     return entries
 
 
 def _claim_mismatch(hole: np.ndarray, entry: MaskEntry, margin: int | None) -> str | None:
     """Why the pixels of ``entry``'s file (``hole``) contradict the bucket and group its manifest row claims, or None."""
-    ratio = hole_ratio(hole)
-    bucket = bucket_of(ratio)
-    group = group_of(border_distance(hole), default_margin(*hole.shape) if margin is None else margin)
-    if (bucket, group) != (entry.bucket, entry.group):
-        return (f"the row claims bucket {entry.bucket} {entry.group}, its pixels give bucket {bucket} {group} "
-                f"(hole ratio {ratio:.4f} with hole value {entry.hole_value})")
+    measured = measure_mask(hole, entry.file, entry.hole_value, margin)
+    if (measured.bucket, measured.group) != (entry.bucket, entry.group):
+        return (f"the row claims bucket {entry.bucket} {entry.group}, its pixels give bucket {measured.bucket} "
+                f"{measured.group} (hole ratio {hole_ratio(hole):.4f} with hole value {entry.hole_value})")
     return None
 
 
-def measure_mask(hole: np.ndarray, file: str, hole_value: int) -> MaskEntry:
-    """Bucket and border group of a hole mask ``(H, W)`` bool, with the default margin of its size."""
+def measure_mask(hole: np.ndarray, file: str, hole_value: int, margin: int | None = None) -> MaskEntry:
+    """Bucket and border group of a hole mask ``(H, W)`` bool; ``margin`` None: the default margin of its size."""
     h, w = hole.shape
-    group = group_of(border_distance(hole), default_margin(h, w))
+    group = group_of(border_distance(hole), default_margin(h, w) if margin is None else margin)
     return MaskEntry(file, bucket_of(hole_ratio(hole)), group, hole_value, h, w)
 
 
-def _scan_folder(root: Path, hole_value: int, problems: ProblemLog) -> list[MaskEntry]:
+def _scan_folder(root: Path, hole_value: int, problems: ProblemLog,
+                 size: tuple[int, int] | None) -> list[tuple[MaskEntry, MaskEntry]]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_SUFFIXES)
     entries, ratios = [], []
     for path in files:
@@ -176,7 +183,7 @@ def _scan_folder(root: Path, hole_value: int, problems: ProblemLog) -> list[Mask
         entry = measure_mask(hole, path.relative_to(root).as_posix(), hole_value)
         ratios.append(hole_ratio(hole))
         if entry.bucket:
-            entries.append(entry)
+            entries.append((entry, _at_size(hole, entry, size)))
     check_polarity(problems, str(root), ratios, hole_value)  # a manifest's split was checked by qdimd bucket
     return entries
 
@@ -199,38 +206,43 @@ def read_split(
     Raises:
         InputError: missing folder, a manifest naming missing files, or no mask in any bucket.
     """
+    entries, _, from_manifest = read_split_at(root, None, hole_value=hole_value, problems=problems)
+    return entries, from_manifest
+
+
+def read_split_at(
+    root: str | os.PathLike, size: tuple[int, int] | None, *, hole_value: int = 255, problems: ProblemLog | None = None
+) -> tuple[list[MaskEntry], list[MaskEntry], bool]:
+    """:func:`read_split`, and its masks measured again at ``size`` (bucket and group after a nearest resize),
+    each mask decoded once.
+
+    Returns:
+        ``(entries, at_size, from_manifest)``: the split's bucketed masks, and the same masks measured
+        again after a nearest resize to ``size`` (those left in a bucket; ``entries`` when ``size`` is None).
+
+    Raises:
+        InputError: as :func:`read_split`.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: no such mask folder (expected a qdimd bucket split or a folder of masks)")
     from_manifest = (root / MANIFEST).is_file()
     problems = problems if problems is not None else ProblemLog(strict=True)
     if from_manifest:
-        entries = _read_manifest(root, hole_value, problems)
+        found = _read_manifest(root, hole_value, problems, size)
     else:
-        entries = _scan_folder(root, hole_value, problems)
-    if not entries:
+        found = _scan_folder(root, hole_value, problems, size)
+    if not found:
         where = f"{root / MANIFEST} lists" if from_manifest else f"{root} holds"
         why = "".join(f"; {w}" for w in problems.warnings)   # e.g. an inverted polarity
         raise InputError(f"{where} no mask in any hole-ratio bucket (0.01, 0.6]{why}")
-    return sorted(entries, key=lambda e: e.file), from_manifest
+    found.sort(key=lambda f: f[0].file)
+    return [e for e, _ in found], [e for _, e in found if e.bucket], from_manifest
 
 
 def load_hole(root: str | os.PathLike, entry: MaskEntry) -> np.ndarray:
     """The ``(H, W)`` bool hole array of ``entry`` (True = missing)."""
     return hole_from_gray(load_gray(Path(root) / entry.file), entry.hole_value)
-
-
-def rebucket(root: str | os.PathLike, entries: Sequence[MaskEntry], size: tuple[int, int]) -> list[MaskEntry]:
-    """Bucket and group of every mask after a nearest resize to ``size``; masks leaving every bucket dropped."""
-    out = []
-    for entry in entries:
-        if (entry.height, entry.width) == tuple(size):
-            out.append(entry)
-            continue
-        measured = measure_mask(resize_hole(load_hole(root, entry), size), entry.file, entry.hole_value)
-        if measured.bucket:
-            out.append(measured)
-    return out
 
 
 def check_one_size(entries: Sequence[MaskEntry], root: str | os.PathLike) -> tuple[int, int]:

@@ -33,7 +33,7 @@ from qdimd.io import resize_hole
 
 from ..device import autocast
 from ..evaluation.metrics import aggregate, image_metrics
-from ..evaluation.pairing import MaskEntry, load_hole, pair_images, read_split, rebucket
+from ..evaluation.pairing import MaskEntry, load_hole, pair_images, read_split_at
 from ..nn.vgg import denormalize
 from .batches import imagenet_affine, normalize_uint8
 from .photos import cached_scan, decode_photo
@@ -95,7 +95,7 @@ def build_val_set(images: str, size: tuple[int, int], seed: int, masks: str | No
         entries = [e for e, _ in generated.values()]
         hole_of = lambda e: generated[e.file][1]  # noqa: E731
     else:
-        entries = rebucket(masks, read_split(masks, hole_value=hole_value, problems=problems)[0], size)
+        entries = read_split_at(masks, size, hole_value=hole_value, problems=problems)[1]
         hole_of = lambda e: resize_hole(load_hole(masks, e), size)  # noqa: E731
     by_file = {e.file: e for e in entries}
     by_name = dict(zip(names, files))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 
-from ..buckets import DEFAULT_EDGES, GROUPS
+from ..buckets import DEFAULT_EDGES
 from ..errors import InputError, ProblemLog
 from ..io import PathLike, atomic_write_bytes, check_not_input, confined_path, owned_entry, temp_file_target
 from ..files.maskfiles import (

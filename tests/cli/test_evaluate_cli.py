@@ -88,9 +88,12 @@ def test_resume_after_the_checkpoint_changed_is_refused(photo_dir, pconv_checkpo
     assert CliRunner().invoke(main, args).exit_code == 0  # the same file again: resumed
 
 
-def test_linked_worst_parts_folder_is_never_written_through(photo_dir, tmp_path):
-    """A report folder whose `worst_parts/` is a link to another folder (a failed run's stub, rerun with the fixing
-    flag): the worst-image tiles were written through it; refused now, the other folder untouched."""
+@pytest.mark.parametrize("linked", ["worst_parts", "grid_parts"])
+def test_linked_worst_parts_folder_is_never_written_through(photo_dir, tmp_path, linked):
+    """A report folder whose `worst_parts/` (or `grid_parts/`) is a link to another folder (a failed run's stub,
+    rerun with the fixing flag): the worst-image tiles were written through it (grid_parts: the stub's clean-up
+    stopped on rmtree's 'Cannot call rmtree on a symbolic link', naming nothing); refused now, naming it, the
+    other folder untouched."""
     masks = nvidia_style_folder(tmp_path / "masks")
     out, outside = tmp_path / "r", tmp_path / "outside"
     outside.mkdir()
@@ -98,10 +101,10 @@ def test_linked_worst_parts_folder_is_never_written_through(photo_dir, tmp_path)
             "--size", "64", "--limit", "1", "--no-iscore"]
     stub = CliRunner().invoke(main, [*args, "--metric", "lpips", "--lpips-weights", str(tmp_path / "missing.pth")])
     assert stub.exit_code != 0 and (out / "run.json").is_file(), stub.output
-    if (out / "worst_parts").exists():
-        (out / "worst_parts").rmdir()
-    (out / "worst_parts").symlink_to(outside)
+    if (out / linked).exists():
+        (out / linked).rmdir()
+    (out / linked).symlink_to(outside)
     result = CliRunner().invoke(main, [*args, "--metric", "l1"])
     assert result.exit_code == 1, result.output
-    assert "worst_parts" in result.output and "link" in result.output
+    assert linked in result.output and "link" in result.output
     assert list(outside.iterdir()) == []

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from qdimd.errors import InputError
+from qdimd.files.imagefile import open_image
 
 from .protocol import Filled, Query
 
@@ -105,11 +106,8 @@ def index_predictions(label: str, root: str | os.PathLike, stems: list[str], siz
     index = PredictionIndex(label, root, files, resize, tuple(size), listing)
     warned: dict[str, list[str]] = {}
     for stem, path in files.items():
-        try:
-            with Image.open(path) as im:
-                mode, (w, h) = im.mode, im.size
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise InputError(f"method {label}, pair {stem}: {path}: not a readable image ({exc})") from None
+        with open_image(path, f"method {label}, pair {stem}: {path}") as im:
+            mode, (w, h) = im.mode, im.size
         if mode not in RGB_MODES:
             raise InputError(f"method {label}, pair {stem}: {path}: expected an RGB image, got mode {mode} "
                              "(grey or 16-bit); save the prediction as 8-bit RGB")
@@ -145,21 +143,14 @@ def load_prediction(index: PredictionIndex, stem: str) -> np.ndarray:
     """
     path = index.files[stem]
     h, w = index.size
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (w, h):
-                if not index.resize:
-                    raise InputError(f"method {index.label}, pair {stem}: {path} is {im.height}x{im.width}, "
-                                     f"the evaluation size is {h}x{w}; pass --resize-preds")
-                im = im.resize((w, h), Image.BICUBIC)
-            return np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputError(f"method {index.label}, pair {stem}: {path}: no such file (removed since the run started)") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"method {index.label}, pair {stem}: {path}: not a readable image ({exc})") from None
+    with open_image(path, f"method {index.label}, pair {stem}: {path}") as im:
+        im = im.convert("RGB")
+        if im.size != (w, h):
+            if not index.resize:
+                raise InputError(f"method {index.label}, pair {stem}: {path} is {im.height}x{im.width}, "
+                                 f"the evaluation size is {h}x{w}; pass --resize-preds")
+            im = im.resize((w, h), Image.BICUBIC)
+        return np.asarray(im, dtype=np.uint8)
 
 
 class FolderMethod:

@@ -164,3 +164,38 @@ def test_resume_never_appends_or_truncates_through_a_link(split, copy_photos, tm
     with pytest.raises(InputError, match="symbolic link"):
         plan_evaluation(config)
     assert victim.read_text() == "precious, no newline at the end"
+
+
+def test_a_run_that_fails_before_its_first_row_is_resumed_not_taken_for_a_foreign_folder(split, copy_photos, tmp_path,
+                                                                                          monkeypatch):
+    """A full disk while the record files are made (grid_parts/ already there): the rerun continues in that
+    folder instead of refusing it as 'not an inpaint eval report folder' (run.json is written first)."""
+    import errno
+
+    from inpaint.evaluation import evaluate as evaluate_module
+
+    photos = copy_photos(tmp_path / "photos", 2)
+    config = _config(photos, split, tmp_path / "report", limit=1)
+
+    def full_disk(out, config):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / PER_IMAGE))
+
+    with monkeypatch.context() as m:
+        m.setattr(evaluate_module, "_recover_rows", full_disk)
+        with pytest.raises(OSError):
+            plan_evaluation(config)
+    assert (tmp_path / "report" / "grid_parts").is_dir()
+    evaluate_methods(config)
+    assert len((tmp_path / "report" / PER_IMAGE).read_text().splitlines()) == 1 + 12
+
+
+@pytest.mark.parametrize("text", [b"{truncated", b"[1, 2]"])
+def test_a_damaged_run_record_is_named(split, copy_photos, tmp_path, text):
+    """A run.json that is no JSON object (damaged, hand-edited): an InputError naming the file, not a bare JSON
+    decoder message or an AttributeError traceback."""
+    photos = copy_photos(tmp_path / "photos", 2)
+    config = _config(photos, split, tmp_path / "report", limit=1)
+    _interrupted(config, 1)
+    (tmp_path / "report" / "run.json").write_bytes(text)
+    with pytest.raises(InputError, match="run.json: not an inpaint eval run record"):
+        plan_evaluation(config)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from badimages import save_bomb_png
 from click.testing import CliRunner
 from helpers import nvidia_style_folder, pairs_cli
 from PIL import Image
@@ -102,13 +103,15 @@ def test_missing_prediction_stops_before_any_score_naming_method_and_stem(pairs_
     assert "--limit of its config.json" in result.output  # the likely cause: eval run with other options than the pairs
 
 
-@pytest.mark.parametrize("bad", ["unreadable", "grey", "16bit", "size"])
+@pytest.mark.parametrize("bad", ["unreadable", "bomb", "grey", "16bit", "size"])
 def test_bad_prediction_files_stop_naming_method_and_stem(pairs_out, photo_dir, masks, tmp_path, bad):
     lama = predictions(pairs_out, tmp_path / "lama")
     stem = first_stem(pairs_out)
     path = lama / f"{stem}_mask000.png"
     if bad == "unreadable":
         path.write_bytes(b"not a png")
+    elif bad == "bomb":  # a decompression bomb's header: PIL's DecompressionBombError is no OSError
+        save_bomb_png(path)
     elif bad == "grey":
         Image.open(path).convert("L").save(path)
     elif bad == "16bit":
@@ -118,7 +121,7 @@ def test_bad_prediction_files_stop_naming_method_and_stem(pairs_out, photo_dir, 
     result = run_eval(photo_dir, masks, tmp_path / "r", f"lama=folder:{lama}")
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"method lama, pair {stem}" in result.output
-    assert {"unreadable": "not a readable image", "grey": "mode L", "16bit": "mode I", "size": "--resize-preds"}[bad] in result.output
+    assert {"unreadable": "not a readable image", "bomb": "too large to decode safely", "grey": "mode L", "16bit": "mode I", "size": "--resize-preds"}[bad] in result.output
     if bad == "size":  # pairs written with another --size: the likely cause, named before the resize escape
         assert "the --size of `inpaint pairs`" in result.output
 
