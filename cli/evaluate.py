@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import (BATCH_SIZE, device_option, dup_threshold_option, pairing_options, strict_option, user_errors,
+from .options import (BATCH_SIZE, device_option, pairing_options, simk_dup_threshold_option, strict_option, user_errors,
                       utf8_path, vgg_weights_option)
 
 METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
@@ -41,9 +41,7 @@ METRIC_NAMES = ("l1", "psnr", "ssim", "lpips", "iscore", "fid", "pids", "uids")
               help="Pairs scored together; images per metric-network forward.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="Accept a Sim-K database built with random VGG-16 weights (smoke tests).")
-@dup_threshold_option("simk methods: retrieved images more similar than this count as the photo itself (copies, "
-                      "near-duplicates) and are left out; 1 keeps every image.",
-                      show_default="0.97; none for a database built with --allow-random-vgg")
+@simk_dup_threshold_option("simk methods", "the photo")
 @device_option
 @strict_option
 @user_errors

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import click
 
-from .options import device_option, dup_threshold_option, hole_value_option, seed_option, strict_option, user_errors, vgg_weights_option
+from .options import device_option, simk_dup_threshold_option, hole_value_option, seed_option, strict_option, user_errors, vgg_weights_option
 
 METHODS = ("telea", "ns", "pconv", "simk")
-DUP_HELP = ("simk: retrieved images more similar than this count as the query itself (copies, near-duplicates) and are "
-            "left out; 1 keeps every image.")
 
 
 @click.command()
@@ -28,7 +26,7 @@ DUP_HELP = ("simk: retrieved images more similar than this count as the query it
 @click.option("--save-neighbours", is_flag=True, help="simk: also write the auxiliary images next to each output.")
 @vgg_weights_option
 @click.option("--allow-random-vgg", is_flag=True, help="simk without VGG weights: random VGG-16 (smoke tests only; warns).")
-@dup_threshold_option(DUP_HELP, show_default="0.97; none for a database built with --allow-random-vgg")
+@simk_dup_threshold_option("simk", "the query")
 @seed_option
 @strict_option
 @user_errors

@@ -69,6 +69,16 @@ workers_option = click.option(
 def dup_threshold_option(text: str, *, show_default: str):
     """``--dup-threshold`` of index, query, fill and eval: a cosine similarity in -1..1 (1 keeps every image)."""
     return click.option("--dup-threshold", type=FiniteFloatRange(-1, 1), default=None, show_default=show_default, help=text)
+
+
+def simk_dup_threshold_option(users: str, query: str):
+    """``--dup-threshold`` of the Sim-K fills (``inpaint fill``, ``inpaint eval``): ``users`` of it, and what a
+    retrieved near-copy is taken for (``query``)."""
+    return dup_threshold_option(f"{users}: retrieved images more similar than this count as {query} itself (copies, "
+                                "near-duplicates) and are left out; 1 keeps every image.",
+                                show_default="0.97; none for a database built with --allow-random-vgg")
+
+
 strict_option = click.option("--strict", is_flag=True, help="Stop at the first bad input record instead of skipping and reporting it.")
 hole_value_option = click.option(
     "--hole-value", type=click.Choice(["255", "0"]), default="255", show_default=True, callback=lambda c, p, v: int(v),
