@@ -31,18 +31,7 @@ _EXPORTS: dict[str, str] = {
 }
 """Public name -> the submodule that defines it."""
 
-__all__ = [
-    # layers and models
-    "fill_classical", "create_model", "list_models", "PartialConv2d", "partial_conv2d", "PConvUNet", "SimKUNet",
-    # VGG-16 and retrieval
-    "VGG16", "VGG16Features", "imagenet_normalize", "load_vgg16",
-    "ImageDB", "build_database", "load_database_vgg", "DescriptorConfig", "FaissConfig", "build_faiss_index",
-    "precompute_topk", "search_exact", "search_faiss", "fill_simk",
-    # evaluation
-    "aggregate", "image_metrics", "l1_percent", "psnr", "ssim",
-    "Inception3", "inception_probs", "inception_score", "load_inception", "EvalConfig", "evaluate_methods",
-    "fid_from_features", "discriminative_scores", "load_lpips", "lpips_scores", "fid_features", "load_fid_inception",
-]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
