@@ -78,10 +78,11 @@ def image_size(path: Path) -> tuple[int, int]:
         return size
 
 
-def split_margin(root: str | os.PathLike) -> int | None:
+def split_margin(root: str | os.PathLike, config: dict | None = None) -> int | None:
     """The border margin a split was bucketed with: ``border_margin`` (generated) or an integer ``margin``
-    (``qdimd bucket --from --border-margin``); None when scaled per mask size or unknown."""
-    config = split_config(root)
+    (``qdimd bucket --from --border-margin``); None when scaled per mask size or unknown. ``config``: the
+    split's :func:`split_config`, when already read."""
+    config = split_config(root) if config is None else config
     for key in ("border_margin", "margin"):
         value = config.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -109,7 +110,7 @@ def _read_manifest(root: Path, hole_value: int, problems: ProblemLog,
                    size: tuple[int, int] | None) -> list[tuple[MaskEntry, MaskEntry]]:
     path = root / MANIFEST
     config = split_config(root)
-    margin = split_margin(root)
+    margin = split_margin(root, config)
     edges = config.get("edges")
     if edges is not None and tuple(float(e) for e in edges) != DEFAULT_EDGES:
         raise InputError(f"{root / 'config.json'}: custom bucket edges {edges}; inpaint eval reports the papers' {DEFAULT_EDGES}")
